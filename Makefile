@@ -1,0 +1,7 @@
+.PHONY: install test
+
+install:
+	bash tools/install.sh
+
+test:
+	.venv/bin/python -m pytest -q

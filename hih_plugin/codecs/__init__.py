@@ -1,0 +1,1 @@
+# Each module registers itself on import; add one import line per module.

@@ -1,0 +1,71 @@
+"""Test (and evaluate) a pose model; the command line of MMPose's tools/test.py.
+
+``--out`` writes the metrics as JSON, which ``tools/publish_model.py`` reads.
+"""
+import argparse
+import os.path as osp
+
+import mmengine
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+import hih_plugin  # noqa: F401  registers codecs, models and metrics
+from hih_plugin.utils.cli import (UserError, add_common_args,
+                                  apply_common_args, check_dataset_paths,
+                                  cli_main, load_config, parse_args)
+
+
+class SaveMetricHook(Hook):
+    """Dump the test metrics to a file once the test epoch ends."""
+
+    def __init__(self, out_file):
+        self.out_file = out_file
+
+    def after_test_epoch(self, runner, metrics=None):
+        if metrics is not None:
+            mmengine.dump(metrics, self.out_file)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description='MMPose test (and eval) model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out', help='the file to save metric results.')
+    parser.add_argument(
+        '--dump', type=str,
+        help='dump predictions to a pickle file for offline evaluation')
+    add_common_args(parser)
+    return parser
+
+
+def merge_args(cfg, args):
+    cfg = apply_common_args(cfg, args)
+    cfg.load_from = args.checkpoint
+    if args.dump is not None:
+        if not args.dump.endswith(('.pkl', '.pickle')):
+            raise UserError(f'--dump must name a .pkl file, got {args.dump}')
+        dump_metric = dict(type='DumpResults', out_file_path=args.dump)
+        evaluators = cfg.test_evaluator
+        if not isinstance(evaluators, (list, tuple)):
+            evaluators = [evaluators]
+        cfg.test_evaluator = [*evaluators, dump_metric]
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+@cli_main
+def main():
+    args = parse_args(build_parser())
+    if not osp.isfile(args.checkpoint):
+        raise UserError(f'checkpoint not found: {args.checkpoint}')
+    cfg = merge_args(load_config(args.config), args)
+    check_dataset_paths(cfg, ('test', ))
+    runner = Runner.from_cfg(cfg)
+    if args.out:
+        runner.register_hook(SaveMetricHook(args.out), 'LOWEST')
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,72 @@
+"""Train a pose model; the command line of MMPose's ``tools/train.py``."""
+import argparse
+import os.path as osp
+
+from mmengine.runner import Runner
+
+import hih_plugin  # noqa: F401  registers codecs, models and metrics
+from hih_plugin.utils.cli import (UserError, add_common_args,
+                                  apply_common_args, check_dataset_paths,
+                                  cli_main, load_config, parse_args)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description='Train a pose model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or with no path from the '
+        'latest checkpoint in the work directory')
+    parser.add_argument(
+        '--amp', action='store_true', default=False,
+        help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--no-validate', action='store_true',
+        help='whether not to evaluate the checkpoint during training')
+    parser.add_argument(
+        '--auto-scale-lr', action='store_true',
+        help='scale the learning rate by the actual over the base batch size')
+    add_common_args(parser)
+    return parser
+
+
+def merge_args(cfg, args):
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+    cfg = apply_common_args(cfg, args)
+    if args.amp:
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
+            raise UserError(f'--amp needs optim_wrapper.type OptimWrapper, '
+                            f'but the config has {wrapper}')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    if args.auto_scale_lr:
+        cfg.auto_scale_lr.enable = True
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+@cli_main
+def main():
+    args = parse_args(build_parser())
+    cfg = merge_args(load_config(args.config), args)
+    check_dataset_paths(cfg, ('train', 'val') if cfg.get('val_cfg') else
+                        ('train', ))
+    if args.resume not in (None, 'auto') and not osp.isfile(args.resume):
+        raise UserError(f'checkpoint to resume from not found: {args.resume}')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
