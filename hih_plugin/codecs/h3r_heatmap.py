@@ -1,0 +1,229 @@
+"""H3R: heatmap regression via randomized rounding (Yu & Tao, TPAMI 2021)."""
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+from mmengine.dist import get_rank
+from torch import Tensor
+
+from mmpose.codecs.base import BaseKeypointCodec
+from mmpose.registry import KEYPOINT_CODECS
+
+
+@KEYPOINT_CODECS.register_module()
+class H3RHeatmap(BaseKeypointCodec):
+    """Represent keypoints as one-hot heatmaps at a randomly rounded cell, as
+    in `Heatmap Regression via Randomized Rounding`_ by Yu and Tao (2021).
+
+    With ``s = input_size / heatmap_size`` a keypoint ``x`` lies at heatmap
+    coordinate ``u = x / s``, and cell ``i`` is centred at ``u = i`` (MMPose's
+    convention). Each axis of ``u`` is rounded up with probability equal to
+    its fractional part and down otherwise, independently, so the expected
+    target is the bilinear four-cell split of ``u`` and ``E[cell] = u``: the
+    encoding is unbiased. A fresh draw is taken on every call, so each epoch
+    sees new roundings.
+
+    Decoding takes the ``topk`` largest logits over the whole map, applies a
+    softmax over them and returns the probability-weighted mean of their cell
+    centres times ``s``. Fed the log of the expected map this returns ``u``
+    exactly (the five or more cells of probability 0 may be ``-inf``; they get
+    weight 0), which makes the encoding lossless.
+
+    Note:
+
+        - instance number: N
+        - keypoint number: K
+        - keypoint dimension: D
+        - image size: [w, h]
+        - heatmap size: [W, H]
+
+    Encoded:
+
+        - heatmaps (np.ndarray): The target in shape (K, H, W), one-hot at
+            the drawn cell, or the bilinear four-cell map with
+            ``expected=True``. Over instances the maximum is taken
+        - keypoint_weights (np.ndarray): The target weights in shape (N, K).
+            0 for keypoints that are invisible, NaN/inf, or outside
+            ``[0, W-1] x [0, H-1]`` in heatmap coordinates. The outer half
+            cell is excluded on purpose: there one rounding direction would
+            leave the map, and clamping it would bias the target
+
+    Random draws come from a private ``numpy`` generator derived lazily from
+    ``torch.initial_seed()`` (and the distributed rank). MMEngine's
+    ``set_random_seed`` sets that seed in the main process, and inside a
+    DataLoader worker it is ``base_seed + worker_id``, or MMEngine's
+    per-worker seed after its ``worker_init_fn``. The generator is re-derived
+    whenever that seed changes (e.g. in a fresh worker that inherited a copy
+    of the codec), so the same seed reproduces the same targets and
+    different seeds, workers or ranks draw different streams. A private
+    generator also keeps the targets independent of how many draws other
+    transforms take from the global RNGs. As with every MMEngine
+    augmentation, non-persistent workers re-seeded by MMEngine's
+    ``worker_init_fn`` repeat their stream each epoch; keep
+    ``persistent_workers=True`` (the default of MMPose's configs).
+
+    Args:
+        input_size (tuple): Image size in [w, h]
+        heatmap_size (tuple): Heatmap size in [W, H]; must divide
+            ``input_size``
+        topk (int): Number of top logits used by :meth:`decode`, in
+            ``[1, W*H]``. Defaults to 9, as in every released H3R config
+        expected (bool): Encode the deterministic bilinear expected map
+            instead of a random one-hot draw (for analysis and ablation).
+            Defaults to ``False``
+
+    .. _`Heatmap Regression via Randomized Rounding`:
+        https://arxiv.org/abs/2009.00225
+    """
+
+    label_mapping_table = dict(keypoint_weights='keypoint_weights', )
+    field_mapping_table = dict(heatmaps='heatmaps', )
+
+    def __init__(self,
+                 input_size: Tuple[int, int],
+                 heatmap_size: Tuple[int, int],
+                 topk: int = 9,
+                 expected: bool = False) -> None:
+        super().__init__()
+        W, H = heatmap_size
+        if any(i % h for i, h in zip(input_size, heatmap_size)):
+            raise ValueError(
+                f'H3RHeatmap: heatmap_size {tuple(heatmap_size)} must divide '
+                f'input_size {tuple(input_size)} so that every cell spans a '
+                'whole number of pixels; choose e.g. heatmap_size = '
+                'input_size // 4')
+        if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) \
+                or not 1 <= topk <= W * H:
+            raise ValueError(
+                f'H3RHeatmap: topk={topk!r} must be an integer in '
+                f'[1, {W * H}] (the number of heatmap cells); set topk=9 '
+                'as in the paper')
+        self.input_size = input_size
+        self.heatmap_size = heatmap_size
+        self.topk = int(topk)
+        self.expected = expected
+        self.scale_factor = (np.array(input_size) /
+                             heatmap_size).astype(np.float32)
+        self._rng = None
+        self._rng_seed = None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The generator of the current process; see the class docstring."""
+        seed = (torch.initial_seed(), get_rank())
+        if seed != self._rng_seed:
+            self._rng = np.random.default_rng(seed)
+            self._rng_seed = seed
+        return self._rng
+
+    def encode(self,
+               keypoints: np.ndarray,
+               keypoints_visible: Optional[np.ndarray] = None) -> dict:
+        """Encode keypoints into H3R heatmaps. The keypoint coordinates are
+        in the input image space.
+
+        Args:
+            keypoints (np.ndarray): Keypoint coordinates in shape (N, K, D)
+            keypoints_visible (np.ndarray): Keypoint visibilities in shape
+                (N, K)
+
+        Returns:
+            dict:
+            - heatmaps (np.ndarray): The generated heatmap in shape
+                (K, H, W) where [W, H] is the `heatmap_size`
+            - keypoint_weights (np.ndarray): The target weights in shape
+                (N, K)
+        """
+        N, K = keypoints.shape[:2]
+        W, H = self.heatmap_size
+        if keypoints_visible is None:
+            keypoints_visible = np.ones((N, K), dtype=np.float32)
+
+        uv = keypoints[..., :2].astype(np.float64) / self.scale_factor
+        with np.errstate(invalid='ignore'):
+            valid = (np.nan_to_num(keypoints_visible) > 0) & np.all(
+                (uv >= 0) & (uv <= (W - 1, H - 1)), axis=-1)
+        uv = np.where(valid[..., None], uv, 0.)
+        base = np.floor(uv)
+        frac = uv - base
+        base = base.astype(np.int64)
+
+        heatmaps = np.zeros((N, K, H, W), dtype=np.float32)
+        n, k = np.nonzero(valid)
+        if self.expected:
+            for dx in (0, 1):
+                for dy in (0, 1):
+                    w = (frac[n, k, 0] if dx else 1 - frac[n, k, 0]) * \
+                        (frac[n, k, 1] if dy else 1 - frac[n, k, 1])
+                    # At u = W-1 the upper neighbour has weight 0; clipping
+                    # its index keeps it on the map without changing sums.
+                    x = np.minimum(base[n, k, 0] + dx, W - 1)
+                    y = np.minimum(base[n, k, 1] + dy, H - 1)
+                    np.add.at(heatmaps, (n, k, y, x), w)
+        else:
+            up = self.rng.random((len(n), 2)) < frac[n, k]
+            cell = base[n, k] + up
+            heatmaps[n, k, cell[:, 1], cell[:, 0]] = 1.
+
+        keypoint_weights = valid.astype(np.float32)
+        return dict(heatmaps=heatmaps.max(axis=0),
+                    keypoint_weights=keypoint_weights)
+
+    def decode(self, encoded: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Decode keypoint coordinates from heatmap logits by the top-k
+        softmax expectation. The decoded coordinates are in the input image
+        space.
+
+        Args:
+            encoded (np.ndarray): Logits in shape (K, H, W)
+
+        Returns:
+            tuple:
+            - keypoints (np.ndarray): Decoded keypoint coordinates in shape
+                (N, K, D)
+            - scores (np.ndarray): The keypoint scores in shape (N, K):
+                the sigmoid of the largest logit, i.e. the probability the
+                default per-pixel BCE loss assigns to the most likely cell
+        """
+        K, H, W = encoded.shape
+        logits = encoded.reshape(K, -1).astype(np.float64)
+        idx = np.argpartition(-logits, self.topk - 1, axis=1)[:, :self.topk]
+        top = np.take_along_axis(logits, idx, axis=1)
+        peak = top.max(axis=1, keepdims=True)
+        # exp(-inf - peak) = 0, so cells given as log(0) drop out.
+        prob = np.exp(top - peak)
+        prob /= prob.sum(axis=1, keepdims=True)
+        cells = np.stack([idx % W, idx // W], axis=-1)
+        keypoints = (prob[..., None] * cells).sum(axis=1) * self.scale_factor
+        scores = 1. / (1. + np.exp(-peak[:, 0]))
+        return keypoints[None].astype(np.float32), \
+            scores[None].astype(np.float32)
+
+    def batch_decode(self, batch_encoded: Tensor
+                     ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+        """Decode a batch of logits on their device, as :meth:`decode`.
+
+        Args:
+            batch_encoded (Tensor): Logits in shape (B, K, H, W)
+
+        Returns:
+            tuple:
+            - batch_keypoints (List[np.ndarray]): Each element is keypoint
+                coordinates in shape (N, K, D)
+            - batch_scores (List[np.ndarray]): Each element is keypoint
+                scores in shape (N, K)
+        """
+        B, K, H, W = batch_encoded.shape
+        logits = batch_encoded.detach().flatten(2)
+        if logits.dtype not in (torch.float32, torch.float64):
+            logits = logits.float()
+        top, idx = logits.topk(self.topk, dim=-1)
+        prob = top.softmax(dim=-1)
+        cells = torch.stack([idx % W, idx // W], dim=-1).to(prob.dtype)
+        scale = torch.as_tensor(self.scale_factor, device=prob.device,
+                                dtype=prob.dtype)
+        keypoints = (prob[..., None] * cells).sum(dim=2) * scale
+        scores = top[..., 0].sigmoid()
+        keypoints = keypoints.float().cpu().numpy()[:, None]
+        scores = scores.float().cpu().numpy()[:, None]
+        return list(keypoints), list(scores)

@@ -1,0 +1,79 @@
+"""Heatmap head for H3R, with a flip test that keeps sub-pixel accuracy."""
+from mmengine.structures import PixelData
+
+from mmpose.models.heads import HeatmapHead
+from mmpose.models.utils.tta import flip_heatmaps
+from mmpose.registry import MODELS
+from mmpose.utils.typing import (ConfigType, Features, OptSampleList,
+                                 Predictions)
+
+
+@MODELS.register_module()
+class H3RHead(HeatmapHead):
+    """:class:`HeatmapHead` whose flip test averages decoded coordinates.
+
+    Layers, loss and training are those of :class:`HeatmapHead`; use it with
+    :class:`H3RHeatmap` as decoder and :class:`H3RLoss`. Only the flip test
+    differs. The input flip maps pixel ``x`` to ``w - 1 - x``, which in
+    heatmap units is ``(w - 1) / s - u``, while flipping a heatmap array maps
+    ``u`` to ``W - 1 - u``: the two differ by ``(s - 1) / s`` of a cell.
+    :class:`HeatmapHead` averages the two views' heatmaps after shifting the
+    flipped one by whole cells (``shift_heatmap``), so the views stay offset
+    by a fraction of a cell and the average is biased by it: the
+    quantization error a sub-pixel method exists to remove. So each view
+    is decoded on its own, the flipped view's coordinates are mirrored
+    exactly (``x -> w - 1 - x``, with the keypoints swapped by
+    ``flip_indices``) and coordinates and scores are averaged. ``flip_mode`` and ``shift_heatmap`` in ``test_cfg``
+    are therefore unused. Averaging coordinates rather than logits also
+    keeps the top-k softmax of each view intact.
+
+    With ``test_cfg['output_heatmaps']`` the returned heatmaps are the mean
+    of the two views' logits aligned by an unshifted flip, for
+    visualisation only.
+    """
+
+    def predict(self,
+                feats: Features,
+                batch_data_samples: OptSampleList,
+                test_cfg: ConfigType = {}) -> Predictions:
+        """Predict results from features; see :meth:`HeatmapHead.predict`.
+
+        Args:
+            feats (Tuple[Tensor] | List[Tuple[Tensor]]): The multi-stage
+                features (or the original and flipped features in flip test)
+            batch_data_samples (List[:obj:`PoseDataSample`]): The batch
+                data samples
+            test_cfg (dict): The runtime config for testing process. Defaults
+                to {}
+
+        Returns:
+            Union[InstanceList | Tuple[InstanceList | PixelDataList]]: The
+            pose predictions, and the heatmaps with
+            ``test_cfg['output_heatmaps']``.
+        """
+        if not test_cfg.get('flip_test', False):
+            return super().predict(feats, batch_data_samples, test_cfg)
+
+        assert isinstance(feats, list) and len(feats) == 2
+        flip_indices = batch_data_samples[0].metainfo['flip_indices']
+        batch_heatmaps = self.forward(feats[0])
+        batch_heatmaps_flip = self.forward(feats[1])
+        preds = self.decode(batch_heatmaps)
+        width = self.decoder.input_size[0]
+        for pred, pred_flip in zip(preds, self.decode(batch_heatmaps_flip)):
+            keypoints = pred_flip.keypoints[:, flip_indices].copy()
+            keypoints[..., 0] = width - 1 - keypoints[..., 0]
+            pred.keypoints = (pred.keypoints + keypoints) / 2
+            pred.keypoint_scores = (
+                pred.keypoint_scores +
+                pred_flip.keypoint_scores[:, flip_indices]) / 2
+
+        if test_cfg.get('output_heatmaps', False):
+            batch_heatmaps = (batch_heatmaps + flip_heatmaps(
+                batch_heatmaps_flip,
+                flip_indices=flip_indices,
+                shift_heatmap=False)) * 0.5
+            return preds, [
+                PixelData(heatmaps=hm) for hm in batch_heatmaps.detach()
+            ]
+        return preds

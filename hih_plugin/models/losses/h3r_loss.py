@@ -1,0 +1,77 @@
+"""Training loss for H3R one-hot heatmap targets."""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmpose.registry import MODELS
+
+
+@MODELS.register_module()
+class H3RLoss(nn.Module):
+    """Loss on H3R heatmap logits against the (randomly rounded) one-hot
+    target of :class:`H3RHeatmap`.
+
+    The H3R authors released inference code only, so the loss is our
+    choice. The released checkpoints behave like per-pixel binary
+    cross-entropy (foreground against background at every pixel) on the
+    one-hot target without heavy positive weighting, so that is the default
+    (``mode='bce'``): BCE with logits, averaged over pixels. The alternative
+    ``mode='softmax'`` is a spatial softmax cross-entropy: one ``H*W``-way
+    classification per keypoint against the target normalised to sum to 1
+    (which also accepts the bilinear expected target).
+
+    Args:
+        mode (str): ``'bce'`` or ``'softmax'``. Defaults to ``'bce'``
+        use_target_weight (bool): Weight each keypoint's loss by
+            ``keypoint_weights``, so invisible and out-of-map keypoints do
+            not train their channel. Defaults to ``True``
+        loss_weight (float): Weight of the loss. Defaults to 1.0
+    """
+
+    def __init__(self,
+                 mode: str = 'bce',
+                 use_target_weight: bool = True,
+                 loss_weight: float = 1.) -> None:
+        super().__init__()
+        if mode not in ('bce', 'softmax'):
+            raise ValueError(f'H3RLoss: unknown mode {mode!r}; use '
+                             "mode='bce' (default) or mode='softmax'")
+        self.mode = mode
+        self.use_target_weight = use_target_weight
+        self.loss_weight = loss_weight
+
+    def forward(self,
+                output: Tensor,
+                target: Tensor,
+                target_weights: Optional[Tensor] = None) -> Tensor:
+        """Forward function of loss.
+
+        Note:
+            - batch_size: B
+            - num_keypoints: K
+            - heatmaps height: H
+            - heatmaps weight: W
+
+        Args:
+            output (Tensor): The output logits in shape (B, K, H, W)
+            target (Tensor): The target heatmaps in shape (B, K, H, W)
+            target_weights (Tensor, optional): The target weights of
+                different keypoints, in shape (B, K)
+
+        Returns:
+            Tensor: The calculated loss.
+        """
+        if self.mode == 'bce':
+            loss = F.binary_cross_entropy_with_logits(
+                output, target, reduction='none').flatten(2).mean(dim=-1)
+        else:
+            target = target.flatten(2)
+            # Channels without a target (weight 0) must not divide by zero.
+            target = target / target.sum(dim=-1, keepdim=True).clamp_min(
+                torch.finfo(target.dtype).tiny)
+            loss = -(target * output.flatten(2).log_softmax(dim=-1)).sum(-1)
+        if self.use_target_weight and target_weights is not None:
+            loss = loss * target_weights
+        return loss.mean() * self.loss_weight
