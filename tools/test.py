@@ -13,6 +13,8 @@ import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.utils.cli import (UserError, add_common_args,
                                   apply_common_args, check_dataset_paths,
                                   cli_main, load_config, parse_args)
+from hih_plugin.utils.dist import setup_cpu_distributed
+from hih_plugin.utils.model_check import check_checkpoint_fits
 
 
 class SaveMetricHook(Hook):
@@ -61,7 +63,11 @@ def main():
         raise UserError(f'checkpoint not found: {args.checkpoint}')
     cfg = merge_args(load_config(args.config), args)
     check_dataset_paths(cfg, ('test', ))
+    cfg = setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
+    # The runner loads checkpoints non-strictly; a checkpoint of another
+    # model would be tested with random layers. Refuse it, listing the keys.
+    check_checkpoint_fits(runner.model, args.checkpoint)
     if args.out:
         runner.register_hook(SaveMetricHook(args.out), 'LOWEST')
     runner.test()

@@ -8,6 +8,7 @@ import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.utils.cli import (UserError, add_common_args,
                                   apply_common_args, check_dataset_paths,
                                   cli_main, load_config, parse_args)
+from hih_plugin.utils.dist import setup_cpu_distributed
 
 
 def build_parser():
@@ -64,6 +65,7 @@ def main():
                         ('train', ))
     if args.resume not in (None, 'auto') and not osp.isfile(args.resume):
         raise UserError(f'checkpoint to resume from not found: {args.resume}')
+    cfg = setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -25,7 +25,10 @@ def _numpy_globals():
     ]
 
 
-MMENGINE_CHECKPOINT_GLOBALS = (*_numpy_globals(), HistoryBuffer)
+# `bytes`: pickle protocol 2 (torch.save's) writes an empty bytes object as a
+# call to `bytes()`; numpy emits one for every empty array, e.g. the
+# `skeleton_link_colors` of a dataset without skeleton (WFLW) in `meta`.
+MMENGINE_CHECKPOINT_GLOBALS = (*_numpy_globals(), bytes, HistoryBuffer)
 
 
 def allow_mmengine_checkpoints() -> None:

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Multi-process testing with torchrun; MMPose's tools/dist_test.sh interface:
+#   tools/dist_test.sh CONFIG CHECKPOINT GPUS [tools/test.py arguments]
+# Environment: NNODES, NODE_RANK, PORT, MASTER_ADDR as in MMPose; PYTHON picks
+# the interpreter (default: python). Without CUDA it starts GPUS CPU processes
+# that talk over gloo (see hih_plugin/utils/dist.py).
+
+if [ $# -lt 3 ]; then
+    echo "usage: $0 CONFIG CHECKPOINT GPUS [tools/test.py arguments]" >&2
+    exit 2
+fi
+
+CONFIG=$1
+CHECKPOINT=$2
+GPUS=$3
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+PYTHON=${PYTHON:-python}
+
+PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
+"$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$GPUS" \
+    --master_port="$PORT" \
+    "$(dirname "$0")/test.py" \
+    "$CONFIG" \
+    "$CHECKPOINT" \
+    --launcher pytorch "${@:4}"
