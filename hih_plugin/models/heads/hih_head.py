@@ -1,0 +1,304 @@
+"""HIH head: integer heatmaps plus the coordinate soft-classification branch."""
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+from mmengine.structures import InstanceData, PixelData
+from mmpose.evaluation.functional import pose_pck_accuracy
+from mmpose.models.backbones.resnet import BasicBlock
+from mmpose.models.heads.base_head import BaseHead
+from mmpose.models.utils.tta import flip_heatmaps
+from mmpose.registry import KEYPOINT_CODECS, MODELS
+from mmpose.utils.tensor_utils import to_numpy
+from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
+                                 OptSampleList, Predictions)
+from torch import Tensor
+
+from ..backbones.hih_hourglass import normal_init_
+
+
+@MODELS.register_module()
+class HIHHead(BaseHead):
+    """Head of `HIH`_ (Lan et al., 2022): integer heatmaps for every stack
+    with intermediate supervision, and decimal logits from the last feature
+    trained as a d x d soft classification (CSC).
+
+    Two kinds of backbone are supported:
+
+    - ``heatmaps_from_backbone=True``: a stacked backbone such as
+      :class:`HIHHourglass` returns ``(heatmaps_1, ..., heatmaps_S,
+      feature)``; every ``heatmaps_i`` is supervised and the decimal branch
+      reads ``feature``.
+    - ``heatmaps_from_backbone=False``: a single-feature backbone (HRNetV2,
+      ResNet, ...); the head reads ``feats[-1]``, optionally upsamples it
+      with deconvolutions, and predicts the heatmaps with a 1x1 conv.
+
+    Decimal branch (as in the paper): 1x1 conv to ``decimal_channels``,
+    3x3/2 max-pool, stride-2 residual blocks down to d x d, 1x1 conv, 1x1
+    conv to K logits maps.
+
+    Flip test (``test_cfg.flip_test``, ``flip_mode='heatmap'``): the flipped
+    branch's heatmaps and decimal distributions are both mirrored (x bins
+    reversed, symmetric keypoints swapped) and decoded, the result is moved
+    by the exact remainder of MMPose's flip ``x' = w - 1 - x`` after
+    mirroring (``s - 1`` input pixels, see :meth:`HIHHeatmap.flip_shift`),
+    and the two branches' keypoints are averaged. Averaging coordinates rather than maps keeps
+    the sub-cell result unbiased, since the branches' decimal maps may
+    refer to different cells. ``shift_heatmap`` only affects the averaged
+    heatmaps returned with ``output_heatmaps``.
+
+    Args:
+        in_channels (int): Channels of the feature the head reads
+        out_channels (int): Number of keypoints K
+        decoder (dict): An :class:`HIHHeatmap` codec config; it fixes the
+            heatmap and decimal sizes the head is built for
+        heatmaps_from_backbone (bool): See above. Defaults to ``False``
+        decimal_channels (int): Width of the decimal branch. Defaults to 384
+        deconv_out_channels (Sequence[int], optional): Channels of 4x4/2
+            deconvolutions before the heatmap conv, for single-feature
+            backbones whose output is smaller than the heatmap (e.g. ResNet).
+            Defaults to ``None``
+        loss (dict): Integer heatmap loss, applied to every stack and summed.
+            Defaults to ``KeypointMSELoss`` with target weights, weight 1.0
+        decimal_loss (dict): Decimal loss. Defaults to
+            ``DistributionLoss`` with weight 0.05
+        init_cfg (dict, optional): Only a ``Pretrained`` config is used;
+            otherwise weights are drawn from N(0, 0.001) as in the paper
+
+    .. _`HIH`: https://arxiv.org/abs/2104.03100
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 decoder: OptConfigType = None,
+                 heatmaps_from_backbone: bool = False,
+                 decimal_channels: int = 384,
+                 deconv_out_channels: Optional[Sequence[int]] = None,
+                 loss: ConfigType = dict(
+                     type='KeypointMSELoss', use_target_weight=True),
+                 decimal_loss: ConfigType = dict(
+                     type='DistributionLoss', loss_weight=0.05),
+                 init_cfg: OptConfigType = None) -> None:
+        super().__init__(init_cfg)
+        if decoder is None:
+            raise ValueError(
+                'HIHHead needs decoder=codec (an HIHHeatmap config): the '
+                'heatmap and decimal sizes fix the decimal branch')
+        self.decoder = KEYPOINT_CODECS.build(decoder)
+        if not hasattr(self.decoder, 'decimal_size'):
+            raise ValueError(
+                f'HIHHead: decoder {type(self.decoder).__name__} has no '
+                'decimal_size; use type=\'HIHHeatmap\'')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.heatmaps_from_backbone = heatmaps_from_backbone
+        self.loss_module = MODELS.build(loss)
+        self.decimal_loss_module = MODELS.build(decimal_loss)
+
+        W, H = self.decoder.heatmap_size
+        d = self.decoder.decimal_size
+        ratio = H / d
+        if W != H or ratio < 2 or ratio != 2**round(math.log2(ratio)):
+            raise ValueError(
+                f'HIHHead: heatmap_size {(W, H)} must be square and '
+                f'decimal_size={d} times a power of 2 (>= 2), so that '
+                'stride-2 steps reach d x d; e.g. heatmap 64 with d = 4, 8, '
+                '16 or 32')
+
+        feat_channels = in_channels
+        self.heatmap_layers = None
+        if not heatmaps_from_backbone:
+            layers = []
+            for channels in deconv_out_channels or ():
+                layers.append(
+                    ConvModule(feat_channels, channels, 4, stride=2,
+                               padding=1, conv_cfg=dict(type='deconv'),
+                               norm_cfg=dict(type='BN')))
+                feat_channels = channels
+            self.upsample = nn.Sequential(*layers)
+            self.heatmap_layers = nn.Conv2d(feat_channels, out_channels, 1)
+        elif deconv_out_channels:
+            raise ValueError(
+                'HIHHead: deconv_out_channels needs '
+                'heatmaps_from_backbone=False; a stacked backbone already '
+                'outputs heatmap-sized features')
+
+        C = decimal_channels
+        bn = dict(type='BN')
+        blocks = [
+            BasicBlock(
+                C, C, stride=2,
+                downsample=ConvModule(C, C, 1, stride=2, norm_cfg=bn,
+                                      act_cfg=None))
+            for _ in range(round(math.log2(ratio)) - 1)
+        ]
+        self.decimal_layers = nn.Sequential(
+            ConvModule(feat_channels, C, 1, norm_cfg=bn),
+            nn.MaxPool2d(3, 2, padding=1),
+            *blocks,
+            ConvModule(C, C, 1, norm_cfg=bn),
+            nn.Conv2d(C, out_channels, 1),
+        )
+
+    def init_weights(self) -> None:
+        if (isinstance(self.init_cfg, dict)
+                and self.init_cfg.get('type') == 'Pretrained'):
+            super().init_weights()
+        else:
+            # ConvModule's own init (Kaiming) would override an init_cfg
+            normal_init_(self)
+
+    def forward(self, feats: Tuple[Tensor]) -> Tuple[List[Tensor], Tensor]:
+        """Forward the head.
+
+        Args:
+            feats (Tuple[Tensor]): Backbone (or neck) outputs
+
+        Returns:
+            tuple:
+            - heatmaps (List[Tensor]): Integer heatmaps of every stack, each
+                in shape (B, K, H, W); the last one is used for decoding
+            - decimal (Tensor): Decimal logits in shape (B, K, d, d)
+        """
+        if self.heatmaps_from_backbone:
+            if len(feats) < 2:
+                raise ValueError(
+                    'HIHHead(heatmaps_from_backbone=True) expects '
+                    '(heatmaps_1, ..., heatmaps_S, feature) from a stacked '
+                    f'backbone such as HIHHourglass, got {len(feats)} '
+                    'tensor(s); set heatmaps_from_backbone=False for a '
+                    'single-feature backbone')
+            heatmaps, feature = list(feats[:-1]), feats[-1]
+        else:
+            feature = self.upsample(feats[-1])
+            heatmaps = [self.heatmap_layers(feature)]
+        self._check_sizes(heatmaps, feature)
+        return heatmaps, self.decimal_layers(feature)
+
+    def _check_sizes(self, heatmaps: List[Tensor], feature: Tensor) -> None:
+        W, H = self.decoder.heatmap_size
+        for hm in heatmaps:
+            if hm.shape[1] != self.out_channels:
+                raise ValueError(
+                    f'HIHHead: got {hm.shape[1]} heatmap channels but '
+                    f'out_channels={self.out_channels}; set the backbone\'s '
+                    'num_keypoints to the number of keypoints')
+            if tuple(hm.shape[-2:]) != (H, W):
+                raise ValueError(
+                    f'HIHHead: the network outputs {hm.shape[-1]}x'
+                    f'{hm.shape[-2]} heatmaps but the codec heatmap_size is '
+                    f'{W}x{H}; set codec heatmap_size to the backbone output '
+                    'size (input_size / backbone stride), or add '
+                    'deconv_out_channels to upsample')
+        if feature.shape[1] != self.decimal_layers[0].conv.in_channels:
+            raise ValueError(
+                f'HIHHead: feature has {feature.shape[1]} channels but '
+                f'in_channels={self.in_channels}; set in_channels to the '
+                'backbone (or neck) output width')
+
+    def _decimal_probs(self, logits: Tensor) -> Tensor:
+        return logits.flatten(2).softmax(-1).view_as(logits)
+
+    def predict(self,
+                feats: Features,
+                batch_data_samples: OptSampleList,
+                test_cfg: ConfigType = {}) -> Predictions:
+        """Predict keypoints in input-image pixels, with optional flip test.
+
+        Returns:
+            Union[InstanceList | Tuple[InstanceList | PixelDataList]]: The
+            pose predictions (``keypoints`` (1, K, 2), ``keypoint_scores``
+            (1, K)), plus PixelData with ``heatmaps`` (K, H, W) and
+            ``decimal_heatmaps`` (K, d, d) if ``test_cfg.output_heatmaps``.
+        """
+        if test_cfg.get('flip_test', False):
+            assert isinstance(feats, list) and len(feats) == 2
+            if test_cfg.get('flip_mode', 'heatmap') != 'heatmap':
+                raise ValueError(
+                    f"HIHHead supports flip_mode='heatmap' only, got "
+                    f"{test_cfg.get('flip_mode')!r}; change test_cfg")
+            flip_indices = batch_data_samples[0].metainfo['flip_indices']
+            heatmaps, logits = self.forward(feats[0])
+            heatmaps_f, logits_f = self.forward(feats[1])
+            heatmaps, heatmaps_f = heatmaps[-1], heatmaps_f[-1]
+            probs = self._decimal_probs(logits)
+            # mirror cells, mirror the decimal x bins, swap left/right
+            mirror_hm = flip_heatmaps(
+                heatmaps_f, flip_indices=flip_indices, shift_heatmap=False)
+            mirror_probs = flip_heatmaps(
+                self._decimal_probs(logits_f), flip_indices=flip_indices,
+                shift_heatmap=False)
+            kpts, scores = self.decoder.batch_decode(heatmaps, probs)
+            kpts_f, scores_f = self.decoder.batch_decode(
+                mirror_hm, mirror_probs)
+            shift_x = self.decoder.flip_shift()
+            preds = []
+            for k, s, k_f, s_f in zip(kpts, scores, kpts_f, scores_f):
+                k_f = k_f.copy()
+                k_f[..., 0] += shift_x
+                preds.append(
+                    InstanceData(
+                        keypoints=(k + k_f) * 0.5,
+                        keypoint_scores=(s + s_f) * 0.5))
+            out_heatmaps = (heatmaps + flip_heatmaps(
+                heatmaps_f, flip_indices=flip_indices,
+                shift_heatmap=test_cfg.get('shift_heatmap', False))) * 0.5
+            out_probs = (probs + mirror_probs) * 0.5
+        else:
+            heatmaps, logits = self.forward(feats)
+            out_heatmaps = heatmaps[-1]
+            out_probs = self._decimal_probs(logits)
+            preds = self.decode((out_heatmaps, out_probs))
+
+        if test_cfg.get('output_heatmaps', False):
+            pred_fields = [
+                PixelData(heatmaps=hm) for hm in out_heatmaps.detach()
+            ]
+            for field, p in zip(pred_fields, out_probs.detach()):
+                # a PixelData holds one spatial size, so keep it as metainfo
+                field.set_metainfo(dict(decimal_heatmaps=p))
+            return preds, pred_fields
+        return preds
+
+    def loss(self,
+             feats: Tuple[Tensor],
+             batch_data_samples: OptSampleList,
+             train_cfg: ConfigType = {}) -> dict:
+        """Heatmap loss summed over stacks, plus the decimal loss.
+
+        Returns:
+            dict: ``loss_kpt``, ``loss_decimal`` and ``acc_pose``.
+        """
+        heatmaps, logits = self.forward(feats)
+        gt_heatmaps = torch.stack(
+            [d.gt_fields.heatmaps for d in batch_data_samples])
+        gt_decimal = torch.cat([
+            d.gt_instance_labels.decimal_heatmaps for d in batch_data_samples
+        ])
+        keypoint_weights = torch.cat([
+            d.gt_instance_labels.keypoint_weights for d in batch_data_samples
+        ])
+        if gt_decimal.shape != logits.shape:
+            raise ValueError(
+                f'HIHHead: decimal labels {tuple(gt_decimal.shape)} do not '
+                f'match decimal logits {tuple(logits.shape)}; the head '
+                'trains one instance per sample (top-down) and needs the '
+                'same HIHHeatmap codec in GenerateTarget and in the head')
+
+        losses = dict(
+            loss_kpt=sum(
+                self.loss_module(hm, gt_heatmaps, keypoint_weights)
+                for hm in heatmaps),
+            loss_decimal=self.decimal_loss_module(logits, gt_decimal,
+                                                  keypoint_weights))
+        if train_cfg.get('compute_acc', True):
+            _, avg_acc, _ = pose_pck_accuracy(
+                output=to_numpy(heatmaps[-1]),
+                target=to_numpy(gt_heatmaps),
+                mask=to_numpy(keypoint_weights) > 0)
+            losses.update(
+                acc_pose=torch.tensor(avg_acc, device=gt_heatmaps.device))
+        return losses

@@ -1,0 +1,229 @@
+"""HIHHourglass, HIHHead and DistributionLoss."""
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData, PixelData
+from mmpose.registry import KEYPOINT_CODECS, MODELS
+from mmpose.structures import PoseDataSample
+
+import hih_plugin  # noqa: F401
+
+init_default_scope('mmpose')
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def trainable(module):
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize('config, expected', [
+    ('hih-t_wflw.py', 9.42e6),
+    ('hih-s_wflw.py', 12.60e6),
+    ('hih_wflw.py', 18.96e6),
+])
+def test_parameter_counts_match_official_live_parameters(config, expected):
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
+    model = MODELS.build(cfg.model)
+    count = trainable(model)
+    assert abs(count - expected) / expected < 0.01, count
+    # the decimal branch alone is 5.89 M in every variant
+    assert abs(trainable(model.head) - 5.89e6) / 5.89e6 < 0.01
+
+
+def tiny_codec(**kwargs):
+    cfg = dict(type='HIHHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
+               decimal_size=4)
+    cfg.update(kwargs)
+    return cfg
+
+
+def tiny_model(K=4, stacks=2, codec=None, **head):
+    codec = codec or tiny_codec()
+    head_cfg = dict(type='HIHHead', in_channels=16, out_channels=K,
+                    heatmaps_from_backbone=True, decimal_channels=8,
+                    decoder=codec)
+    head_cfg.update(head)
+    return MODELS.build(
+        dict(
+            type='TopdownPoseEstimator',
+            backbone=dict(type='HIHHourglass', num_keypoints=K,
+                          num_stacks=stacks, feat_channels=16, depth=2),
+            head=head_cfg,
+            test_cfg=dict(flip_test=True, flip_mode='heatmap',
+                          shift_heatmap=True)))
+
+
+def samples(codec_cfg, keypoints, flip_indices):
+    """Data samples holding the codec's targets for each keypoint set."""
+    codec = KEYPOINT_CODECS.build(codec_cfg)
+    out = []
+    for kpts in keypoints:
+        enc = codec.encode(kpts[None])
+        s = PoseDataSample(metainfo=dict(flip_indices=flip_indices,
+                                         input_size=codec.input_size))
+        s.gt_fields = PixelData(heatmaps=torch.from_numpy(enc['heatmaps']))
+        s.gt_instance_labels = InstanceData(
+            keypoint_weights=torch.from_numpy(enc['keypoint_weights']),
+            decimal_heatmaps=torch.from_numpy(enc['decimal_heatmaps']))
+        s.gt_instances = InstanceData(keypoints=kpts[None])
+        out.append(s)
+    return out
+
+
+def test_backbone_variants_and_outputs():
+    for arch, n in (('HIH-T', 1), ('HIH-S', 2), ('HIH-B', 4)):
+        bb = MODELS.build(dict(type='HIHHourglass', arch=arch,
+                               num_keypoints=3, feat_channels=8, depth=1))
+        assert bb.num_stacks == n
+    bb = MODELS.build(dict(type='HIHHourglass', num_stacks=2,
+                           num_keypoints=3, feat_channels=8, depth=2))
+    outs = bb(torch.rand(1, 3, 64, 64))
+    assert [tuple(o.shape) for o in outs] == [(1, 3, 16, 16)] * 2 + [
+        (1, 8, 16, 16)]
+    with pytest.raises(ValueError, match='HIH-B'):
+        MODELS.build(dict(type='HIHHourglass', arch='HIH-X',
+                          num_keypoints=3))
+
+
+def test_init_is_normal_0_001():
+    model = tiny_model()
+    model.init_weights()
+    w = torch.cat([m.weight.flatten() for m in model.modules()
+                   if isinstance(m, torch.nn.Conv2d)])
+    assert 0.0007 < w.std().item() < 0.0013
+
+
+def test_loss_and_backward():
+    torch.manual_seed(0)
+    model = tiny_model()
+    rng = np.random.default_rng(0)
+    kpts = rng.uniform(4, 60, size=(2, 4, 2)).astype(np.float32)
+    data = samples(tiny_codec(), kpts, [1, 0, 3, 2])
+    losses = model.loss(torch.rand(2, 3, 64, 64), data)
+    assert set(losses) == {'loss_kpt', 'loss_decimal', 'acc_pose'}
+    assert losses['loss_decimal'] > 0
+    (losses['loss_kpt'] + losses['loss_decimal']).backward()
+    grads = [p.grad for p in model.head.parameters()]
+    assert all(g is not None for g in grads)
+
+
+def test_distribution_loss():
+    loss = MODELS.build(dict(type='DistributionLoss', loss_weight=0.05))
+    target = torch.rand(2, 3, 4, 4)
+    target = target / target.sum((-2, -1), keepdim=True)
+    w = torch.ones(2, 3)
+    assert loss(target.log(), target, w).abs() < 1e-6
+    logits = torch.randn(2, 3, 4, 4)
+    full = loss(logits, target, w)
+    assert full > 0
+    # KL per keypoint / 16 bins, mean over 6 keypoints, times 0.05
+    kl = (target * (target.log() - logits.flatten(2).log_softmax(-1)
+                    .view_as(logits))).sum((-2, -1))
+    assert full == pytest.approx(0.05 * kl.mean().item() / 16, rel=1e-4)
+    w[0] = 0
+    assert loss(logits, target, w) == pytest.approx(
+        0.05 * kl[1].sum().item() / 16 / 6, rel=1e-4)
+
+
+def test_flip_test_symmetric_input_matches_mirror():
+    """On a symmetric image the flip-test output of keypoint k is the mirror
+    x -> w - 1 - x of that of its symmetric partner."""
+    torch.manual_seed(0)
+    model = tiny_model(K=4).eval()  # PyTorch default init: varied outputs
+    img = torch.rand(1, 3, 64, 64)
+    img = img + img.flip(-1)
+    flip_indices = [1, 0, 3, 2]
+    data = samples(tiny_codec(), np.zeros((1, 4, 2), np.float32),
+                   flip_indices)
+    with torch.no_grad():
+        feats = model.extract_feat(img)
+        plain = model.head.predict(feats, data, {})[0].keypoints[0]
+        feats_f = model.extract_feat(img.flip(-1))
+        pred = model.head.predict([feats, feats_f], data,
+                                  dict(flip_test=True))[0].keypoints[0]
+    mirror = pred[flip_indices].copy()
+    mirror[:, 0] = 63 - mirror[:, 0]
+    np.testing.assert_allclose(pred, mirror, atol=1e-4)
+    # the property is not trivial: without flip test it does not hold
+    plain_mirror = plain[flip_indices].copy()
+    plain_mirror[:, 0] = 63 - plain_mirror[:, 0]
+    assert np.abs(plain - plain_mirror).max() > 0.5
+
+
+@pytest.mark.parametrize('convention, bound', [('unbiased', 1 / 16),
+                                               ('official', 1 / 8)])
+def test_flip_test_combines_decimal_exactly(convention, bound):
+    """Feed the head perfect targets of the image and of its mirror: the
+    flip-averaged keypoints must stay within the codec's round-trip bound,
+    1/(2d) cell for ours and 1/d cell for the official convention."""
+    codec = tiny_codec(decimal_size=8, convention=convention)
+    head = MODELS.build(dict(type='HIHHead', in_channels=8, out_channels=2,
+                             decoder=codec))
+    rng = np.random.default_rng(1)
+    flip_indices = [1, 0]
+    truth = rng.uniform(4, 58, size=(8, 2, 2)).astype(np.float32)
+    mirrored = truth[:, flip_indices].copy()
+    mirrored[..., 0] = 63 - mirrored[..., 0]
+
+    def outputs(kpts):
+        enc = [KEYPOINT_CODECS.build(codec).encode(k[None]) for k in kpts]
+        hm = torch.stack([torch.from_numpy(e['heatmaps']) for e in enc])
+        dec = torch.stack(
+            [torch.from_numpy(e['decimal_heatmaps'][0]) for e in enc])
+        return [hm], dec.log()
+
+    fake = {'orig': outputs(truth), 'flip': outputs(mirrored)}
+    head.forward = lambda feats: fake[feats]
+    data = samples(codec, truth, flip_indices)
+    preds = head.predict(['orig', 'flip'], data,
+                         dict(flip_test=True, shift_heatmap=True))
+    pred = np.stack([p.keypoints[0] for p in preds])
+    assert np.abs(pred - truth).max() <= 4 * bound + 1e-4
+
+
+def test_single_feature_backbone_resnet_with_deconv():
+    codec = dict(type='HIHHeatmap', input_size=(128, 128),
+                 heatmap_size=(32, 32), decimal_size=8)
+    model = MODELS.build(
+        dict(
+            type='TopdownPoseEstimator',
+            backbone=dict(type='ResNet', depth=18),
+            head=dict(type='HIHHead', in_channels=512, out_channels=3,
+                      deconv_out_channels=(32, 32, 32), decimal_channels=16,
+                      decoder=codec),
+            test_cfg=dict(flip_test=False)))
+    kpts = np.random.default_rng(0).uniform(10, 110, (2, 3, 2))
+    data = samples(codec, kpts.astype(np.float32), [0, 1, 2])
+    img = torch.rand(2, 3, 128, 128)
+    losses = model.loss(img, data)
+    assert torch.isfinite(losses['loss_kpt'] + losses['loss_decimal'])
+    model.eval()
+    with torch.no_grad():
+        preds = model.head.predict(model.extract_feat(img), data,
+                                   dict(output_heatmaps=True))
+    assert preds[0][0].keypoints.shape == (1, 3, 2)
+    assert preds[1][0].heatmaps.shape == (3, 32, 32)
+
+
+def test_heatmap_size_mismatch_names_the_fix():
+    # the hourglass outputs 16x16 at a 64 input, the codec asks for 32x32
+    model = tiny_model(codec=tiny_codec(input_size=(128, 128),
+                                        heatmap_size=(32, 32)))
+    data = samples(tiny_codec(), np.zeros((1, 4, 2), np.float32), [0] * 4)
+    with pytest.raises(ValueError, match='set codec heatmap_size'):
+        model.loss(torch.rand(1, 3, 64, 64), data)
+
+
+@pytest.mark.parametrize('codec, match', [
+    (tiny_codec(decimal_size=1), 'decimal_size'),
+    (tiny_codec(heatmap_size=(16, 16), decimal_size=16), 'power of 2'),
+    (tiny_codec(heatmap_size=(16, 16), decimal_size=3), 'power of 2'),
+    (tiny_codec(heatmap_size=(32, 16)), 'square'),
+])
+def test_bad_head_config_raises_at_build(codec, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_model(codec=codec)
