@@ -1,4 +1,4 @@
-"""HIH head: integer heatmaps plus the coordinate soft-classification branch."""
+"""HIH head: integer heatmaps plus the coordinate soft-classification."""
 import math
 from typing import List, Optional, Sequence, Tuple
 
@@ -44,10 +44,10 @@ class HIHHead(BaseHead):
     reversed, symmetric keypoints swapped) and decoded, the result is moved
     by the exact remainder of MMPose's flip ``x' = w - 1 - x`` after
     mirroring (``s - 1`` input pixels, see :meth:`HIHHeatmap.flip_shift`),
-    and the two branches' keypoints are averaged. Averaging coordinates rather than maps keeps
-    the sub-cell result unbiased, since the branches' decimal maps may
-    refer to different cells. ``shift_heatmap`` only affects the averaged
-    heatmaps returned with ``output_heatmaps``.
+    and the two branches' keypoints are averaged. Averaging coordinates
+    rather than maps keeps the sub-cell result unbiased, since the two
+    branches' decimal maps may refer to different cells. ``shift_heatmap``
+    only affects the averaged heatmaps returned with ``output_heatmaps``.
 
     Args:
         in_channels (int): Channels of the feature the head reads
