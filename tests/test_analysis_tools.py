@@ -1,0 +1,171 @@
+"""The evidence tools of tools/analysis/ on tiny settings: they run, write
+what they promise, and their numbers make physical sense."""
+import importlib.util
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, fixture_dir, run_tool
+
+pytest.importorskip('mmpose')
+
+
+def load_tool(name):
+    """Import tools/analysis/<name>.py as a module (tools/ is no package)."""
+    path = osp.join(ROOT, 'tools', 'analysis', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def quantization(tmp_path_factory):
+    root = fixture_dir('wflw')
+    out = tmp_path_factory.mktemp('quant')
+    proc = run_tool('analysis/quantization_error.py', '--ann-file',
+                    osp.join(root, 'test_wflw.json'), '--dataset-type',
+                    'WFLWDataset', '--codecs', 'msra', 'dark', 'udp',
+                    'simcc', 'hih', 'h3r', '--heatmap-sizes', '64', '16', '8',
+                    '--out-dir', out)
+    with open(out / 'results.json') as f:
+        return proc, out, json.load(f)
+
+
+def _row(res, codec, size):
+    return next(r for r in res['rows']
+                if r['codec'] == codec and r['heatmap_size'][0] == size)
+
+
+def test_quantization_outputs(quantization):
+    proc, out, res = quantization
+    assert len(res['rows']) == 6 * 3
+    # The fixture's 2 images hold 4 annotated faces.
+    assert res['meta']['n_instances'] == 4
+    assert res['meta']['normalization'] == 'distance of keypoints 60 and 72'
+    for r in res['rows']:
+        # H3R drops keypoints in the outer half cell of the map, which at
+        # 8x8 are some face-contour points; every other codec keeps all.
+        if r['codec'] != 'h3r':
+            assert r['n_keypoints'] == 4 * 98, r['codec']
+        assert 0.9 * 4 * 98 < r['n_keypoints'] <= 4 * 98, r['codec']
+        for key in ('nme_percent', 'err_px_mean', 'bias_x_px', 'bias_y_px'):
+            assert np.isfinite(r[key]), (r['codec'], key)
+    md = (out / 'results.md').read_text()
+    assert md.count('\n| msra |') == 3 and '| h3r |' in proc.stdout
+    with open(out / 'error_vs_heatmap_size.png', 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_quantization_numbers_make_sense(quantization):
+    _, _, res = quantization
+    msra = [_row(res, 'msra', s)['err_px_mean'] for s in (64, 16, 8)]
+    # Plain rounding: about 0.38 cells, i.e. ~1.5 input px at stride 4, and
+    # it grows as the heatmap shrinks.
+    assert 1.2 < msra[0] < 1.9
+    assert msra[0] < msra[1] < msra[2]
+    # NME and pixels agree: the same error, rescaled to the original image
+    # and divided by the inter-ocular distance.
+    m64 = _row(res, 'msra', 64)
+    assert 0 < m64['nme_percent'] < 100
+    assert abs(m64['bias_x_px']) < m64['err_px_mean']
+    # The exactly-decodable codecs.
+    assert _row(res, 'h3r', 64)['err_px_mean'] < 1e-3
+    assert _row(res, 'hih', 64)['err_px_mean'] < 0.5 * m64['err_px_mean']
+    assert _row(res, 'hih', 64)['ratio_to_reference'] == pytest.approx(
+        _row(res, 'hih', 64)['err_px_mean'] / m64['err_px_mean'])
+
+
+def test_quantization_normalizer_follows_mmpose_nme():
+    tool = load_tool('quantization_error')
+    kpts = np.zeros((1, 98, 2))
+    kpts[0, 72] = (3., 4.)
+    info = dict(keypoints=kpts, bbox=np.array([[0., 0., 10., 20.]]))
+    assert tool.normalizer(info, 'wflw', None)[0] == pytest.approx(5.)
+    # AFLW: its box_size; other datasets: the longer bbox side.
+    assert tool.normalizer(dict(info, box_size=7.), 'aflw', None)[0] == 7.
+    assert tool.normalizer(info, 'coco', None)[0] == 20.
+    assert tool.normalizer(info, 'coco', (0, 72))[0] == pytest.approx(5.)
+
+
+def test_quantization_unknown_codec_is_a_clear_error(tmp_path):
+    root = fixture_dir('wflw')
+    proc = run_tool('analysis/quantization_error.py', '--ann-file',
+                    osp.join(root, 'test_wflw.json'), '--dataset-type',
+                    'WFLWDataset', '--codecs', 'nosuchcodec', '--out-dir',
+                    tmp_path, check=False)
+    assert proc.returncode == 2
+    assert 'unknown codec' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def test_benchmark_codecs(tmp_path):
+    out = tmp_path / 'speed.json'
+    proc = run_tool('analysis/benchmark_codecs.py', '--codecs', 'msra',
+                    'dark', 'hih', 'h3r-draw', '--batch-size', '4',
+                    '--encode-instances', '2', '--repeats', '1', '--out', out)
+    with open(out) as f:
+        res = json.load(f)
+    rows = {r['codec']: r for r in res['rows']}
+    assert set(rows) == {'msra', 'dark', 'hih', 'h3r-draw'}
+    assert rows['msra']['encode_ratio_to_msra'] == 1.0
+    for name in ('hih', 'h3r-draw'):
+        r = rows[name]
+        assert r['batch_decode_s'] > 0 and r['encode_s'] > 0
+        assert r['batch_speedup_vs_own_loop'] == pytest.approx(
+            r['decode_loop_s'] / r['batch_decode_s'])
+    # MSRAHeatmap has no batch_decode: only its loop is timed.
+    assert rows['msra']['batch_decode_s'] is None
+    assert res['meta']['num_keypoints'] == 98 and '| hih |' in proc.stdout
+
+
+def test_subpixel_images_have_exact_ground_truth():
+    """Each blob's centroid is its landmark, to a small fraction of a pixel:
+    the ground truth is where the image says it is."""
+    tool = load_tool('subpixel_benchmark')
+    rng = np.random.default_rng(1)
+    # Without pixel noise (which is zero-mean, but blurs one blob's
+    # centroid by ~0.1 px), only uint8 rounding is left.
+    imgs, kpts = tool.make_images(6, 64, 2, rng, noise=0.)
+    assert imgs.shape == (6, 64, 64, 3) and imgs.dtype == np.uint8
+    assert np.any(np.abs(kpts - np.round(kpts)) > 0.2)  # sub-pixel
+    yy, xx = np.mgrid[0:64, 0:64]
+    checked = 0
+    for img, kp in zip(imgs.astype(np.float64), kpts):
+        # The background is grey and constant down each column.
+        bg = np.median(img[..., 0], axis=0)[None, :, None]
+        for k, (x, y) in enumerate(kp):
+            if np.min(np.hypot(*(np.delete(kp, k, 0) - (x, y)).T),
+                      initial=99) < 14:
+                continue  # another blob is inside the window
+            # Blob profile: the part of each pixel moved towards its colour.
+            toward = tool.PALETTE[k] - bg
+            g = ((img - bg) * toward).sum(-1) / (toward**2).sum(-1)
+            g *= np.hypot(xx - x, yy - y) < 7
+            cx, cy = (g * xx).sum() / g.sum(), (g * yy).sum() / g.sum()
+            assert np.hypot(cx - x, cy - y) < 0.03
+            checked += 1
+    assert checked >= 6
+
+
+def test_subpixel_benchmark_tiny(tmp_path):
+    proc = run_tool('analysis/subpixel_benchmark.py', '--tiny', '--out-dir',
+                    tmp_path, timeout=300)
+    with open(tmp_path / 'results.json') as f:
+        res = json.load(f)
+    rows = res['rows']
+    assert [(r['stride'], r['method']) for r in rows] == [
+        (s, m) for s in (4, 8) for m in ('msra', 'dark', 'simcc', 'hih',
+                                         'h3r')]
+    for r in rows:
+        assert np.isfinite(r['nme_percent']) and r['nme_percent'] > 0
+        assert np.isfinite(r['final_loss'])
+        # Predictions are decoded into the 64 px image.
+        assert r['err_px_mean'] < 64 * 1.5
+    assert all(r['ratio_to_msra'] == 1.0 for r in rows
+               if r['method'] == 'msra')
+    # The shared backbone is identical; heads differ.
+    assert len({r['params'] for r in rows if r['method'] in ('msra', 'dark')
+                and r['stride'] == 4}) == 1
+    assert '| 8 | 8x8 | h3r |' in proc.stdout
