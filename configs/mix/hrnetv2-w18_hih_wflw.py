@@ -1,0 +1,57 @@
+# MMPose's stock HRNetV2-W18 WFLW config (256x256 input, 64x64 heatmaps) with
+# HIH's codec, head and loss: the integer heatmap stays a Gaussian regressed
+# with MSE, and an 8x8 decimal heatmap per landmark classifies the sub-cell
+# offset (coordinate soft-classification, trained with the distribution
+# loss). Backbone, neck, data pipeline, schedule and evaluation stay MMPose's.
+_base_ = [
+    'mmpose::face_2d_keypoint/topdown_heatmap/wflw/'
+    'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py'
+]
+custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
+
+# A new name on purpose: a dict named `codec` would be merged into the base's
+# MSRAHeatmap dict, and a `_delete_` key inside it would reach the codec's
+# constructor from the pipeline.
+hih_codec = dict(
+    type='HIHHeatmap',
+    input_size=(256, 256),
+    heatmap_size=(64, 64),
+    decimal_size=8,
+    sigma=1.5,
+    decimal_sigma=1.0)
+
+model = dict(
+    # `_delete_`: the base's HeatmapHead keys (conv_out_channels,
+    # conv_kernel_sizes, ...) are no arguments of HIHHead, and its decoder
+    # would be merged with ours; the head is written out whole instead.
+    head=dict(
+        _delete_=True,
+        type='HIHHead',
+        in_channels=270,  # HRNetV2's four branches, concatenated by the neck
+        out_channels=98,
+        loss=dict(type='KeypointMSELoss', use_target_weight=True),
+        decimal_loss=dict(type='DistributionLoss', loss_weight=0.05),
+        decoder=hih_codec))
+# test_cfg stays the base's: HIHHead's flip test uses flip_mode='heatmap'.
+
+# The base config built its pipelines from its own `codec` when it was read.
+# Only the training pipeline encodes targets; it is restated with the new
+# codec and handed to the dataloader again (lists replace the base's whole).
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='GetBBoxCenterScale'),
+    dict(type='RandomFlip', direction='horizontal'),
+    dict(
+        type='RandomBBoxTransform',
+        shift_prob=0,
+        rotate_factor=60,
+        scale_factor=(0.75, 1.25)),
+    dict(type='TopdownAffine', input_size=hih_codec['input_size']),
+    dict(type='GenerateTarget', encoder=hih_codec),
+    dict(type='PackPoseInputs')
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+# `codec` keeps naming the codec in use, for tools that read it; `_delete_`
+# drops the base's keys. Defined last, after every use above.
+codec = dict(_delete_=True, **hih_codec)
