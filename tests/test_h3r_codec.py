@@ -140,7 +140,8 @@ def targets_after_seed(seed, n=3):
 
 
 def test_same_seed_same_targets_different_seed_different_targets():
-    a, b, c = targets_after_seed(3), targets_after_seed(3), targets_after_seed(4)
+    a, b = targets_after_seed(3), targets_after_seed(3)
+    c = targets_after_seed(4)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not any(np.array_equal(x, y) for x, y in zip(a, c))
     # successive draws of one run differ (a fresh rounding per load)
@@ -237,6 +238,16 @@ def test_batch_decode_equals_decode(case):
         assert scores[b].shape == score.shape == (1, K)
         np.testing.assert_allclose(kps[b], kp, rtol=1e-5, atol=1e-4)
         np.testing.assert_allclose(scores[b], score, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
+def test_batch_decode_on_gpu_matches_cpu():
+    logits = torch.randn(2, 98, 64, 64)
+    codec = build()
+    cpu, cpu_scores = codec.batch_decode(logits)
+    gpu, gpu_scores = codec.batch_decode(logits.cuda())
+    for a, b in zip(cpu + cpu_scores, gpu + gpu_scores):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
 
 
 def test_decode_is_topk_softmax_mean_times_stride():

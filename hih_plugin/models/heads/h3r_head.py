@@ -23,8 +23,8 @@ class H3RHead(HeatmapHead):
     quantization error a sub-pixel method exists to remove. So each view
     is decoded on its own, the flipped view's coordinates are mirrored
     exactly (``x -> w - 1 - x``, with the keypoints swapped by
-    ``flip_indices``) and coordinates and scores are averaged. ``flip_mode`` and ``shift_heatmap`` in ``test_cfg``
-    are therefore unused. Averaging coordinates rather than logits also
+    ``flip_indices``) and coordinates and scores are averaged.
+    ``flip_mode`` and ``shift_heatmap`` in ``test_cfg`` are therefore unused. Averaging coordinates rather than logits also
     keeps the top-k softmax of each view intact.
 
     With ``test_cfg['output_heatmaps']`` the returned heatmaps are the mean
