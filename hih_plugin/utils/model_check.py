@@ -33,12 +33,12 @@ def read_checkpoint(path: str) -> dict:
     allow_mmengine_checkpoints()
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError:
-        raise  # a refused global: cli_main explains the allow-list
+    except pickle.UnpicklingError as err:
+        if 'Unsupported global' in str(err):
+            raise  # a refused class: cli_main explains the allow-list
+        raise _unreadable(path, err)
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ''
-        raise UserError(f'cannot read checkpoint {path}: {first or err!r}. '
-                        'Is it a complete .pth file written by torch.save?')
+        raise _unreadable(path, err)
     if isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict):
         state = ckpt['state_dict']
     elif isinstance(ckpt, dict):
@@ -57,6 +57,15 @@ def read_checkpoint(path: str) -> dict:
         for k, v in state.items()
     }
     return ckpt
+
+
+def _unreadable(path, err):
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    # torch's weights-only message buries the cause among advice lines
+    reason = next((ln for ln in lines if 'Unsupported' in ln),
+                  lines[0] if lines else repr(err))
+    return UserError(f'cannot read checkpoint {path}: {reason}. Is it a '
+                     'complete .pth file written by torch.save?')
 
 
 def _names(keys):
@@ -78,7 +87,7 @@ def state_dict_mismatch(model_state: dict, ckpt_state: dict):
     ]
     unexpected = [k for k in ckpt_state if k not in model_state]
     shapes = [(k, tuple(ckpt_state[k].shape), tuple(v.shape))
-              for k, v in model_state.items()
+              for k, v in sorted(model_state.items())
               if k in ckpt_state and ckpt_state[k].shape != v.shape]
     return missing, unexpected, shapes
 

@@ -1,0 +1,175 @@
+"""tools/demo.py and MMPoseInferencer with our configs, on fixture images,
+with tiny randomly initialised models; and the demo's and tools/test.py's
+refusal of bad input (a checkpoint of another model, an unreadable image)."""
+import importlib.util
+import os.path as osp
+
+import pytest
+
+from conftest import ROOT, fixture_dir, run_tool
+from ecosystem_utils import (data_options, save_random_weights,
+                             tiny_h3r_coco, tiny_hih_wflw)
+
+mmcv = pytest.importorskip('mmcv')
+pytest.importorskip('mmpose')
+
+DET_CONFIG = osp.join(ROOT, 'tests', 'configs', 'tiny_rpn_det.py')
+PERSON_IMG = '000000196141.jpg'
+PERSON_BOXES = [[248, 74, 418, 375], [454, 207, 631, 418]]  # from the GT
+FACE_IMG = '7_Cheering_Cheering_7_16.jpg'
+
+
+@pytest.fixture(scope='module')
+def person(tmp_path_factory):
+    """Tiny H3R COCO config and a random-weight checkpoint of it."""
+    root = fixture_dir('coco')
+    tmp = tmp_path_factory.mktemp('person')
+    config = tiny_h3r_coco(tmp / 'tiny_h3r_coco.py', root)
+    ckpt = save_random_weights(config, tmp / 'h3r.pth')
+    return dict(root=root, config=config, ckpt=ckpt,
+                img=osp.join(root, PERSON_IMG))
+
+
+@pytest.fixture(scope='module')
+def face(tmp_path_factory):
+    """Tiny HIH WFLW config and a random-weight checkpoint of it."""
+    root = fixture_dir('wflw')
+    tmp = tmp_path_factory.mktemp('face')
+    config = tiny_hih_wflw(tmp / 'tiny_hih_wflw.py', root)
+    ckpt = save_random_weights(config, tmp / 'hih.pth')
+    return dict(root=root, config=config, ckpt=ckpt,
+                img=osp.join(root, FACE_IMG))
+
+
+@pytest.fixture(scope='module')
+def detector(tmp_path_factory):
+    from mmdet.apis import init_detector
+    import torch
+    model = init_detector(DET_CONFIG, None, device='cpu')
+    model.init_weights()
+    path = tmp_path_factory.mktemp('det') / 'tiny_rpn.pth'
+    torch.save({'state_dict': model.state_dict()}, path)
+    return str(path)
+
+
+def assert_png_like(out, img):
+    assert osp.isfile(out), f'{out} was not written'
+    assert mmcv.imread(out).shape == mmcv.imread(img).shape
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith('error:')]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    for frag in fragments:
+        assert frag in lines[0], lines[0]
+    assert 'Traceback' not in proc.stderr
+    return lines[0]
+
+
+def test_demo_person_with_given_boxes(person, tmp_path):
+    out = tmp_path / 'person.png'
+    proc = run_tool('demo.py', person['img'], person['config'],
+                    person['ckpt'], '--device', 'cpu', '--draw-bbox',
+                    '--bboxes', *sum(PERSON_BOXES, []), '--out-file', out)
+    assert '2 instance(s) drawn' in proc.stdout
+    assert_png_like(out, person['img'])
+
+
+def test_demo_face_on_whole_image(face, tmp_path):
+    out = tmp_path / 'face.png'
+    proc = run_tool('demo.py', face['img'], face['config'], face['ckpt'],
+                    '--device', 'cpu', '--out-file', out)
+    assert '1 instance(s) drawn' in proc.stdout
+    assert_png_like(out, face['img'])
+
+
+def test_demo_with_detector_and_fallback(person, detector, tmp_path):
+    args = [person['img'], person['config'], person['ckpt'], '--device',
+            'cpu', '--det-config', DET_CONFIG, '--det-checkpoint', detector]
+    # random RPN scores are all near 0.5
+    out = tmp_path / 'det.png'
+    proc = run_tool('demo.py', *args, '--bbox-thr', '0.3', '--out-file', out)
+    assert 'box(es) of class 0 above --bbox-thr 0.3' in proc.stdout
+    assert_png_like(out, person['img'])
+    # no box passes: the whole image is the box, and the tool says so
+    out = tmp_path / 'fallback.png'
+    proc = run_tool('demo.py', *args, '--bbox-thr', '0.99', '--out-file',
+                    out)
+    assert 'using the whole image as the box' in proc.stdout
+    assert '1 instance(s) drawn' in proc.stdout
+    assert_png_like(out, person['img'])
+
+
+def test_inferencer_runs_our_configs(person, face, tmp_path):
+    from mmpose.apis import MMPoseInferencer
+    for model, n_kpt in ((person, 17), (face, 98)):
+        inferencer = MMPoseInferencer(
+            pose2d=model['config'], pose2d_weights=model['ckpt'],
+            device='cpu', det_model='whole_image')
+        out_dir = tmp_path / str(n_kpt)
+        result = next(inferencer(model['img'], vis_out_dir=str(out_dir)))
+        (instance, ) = result['predictions'][0]
+        assert len(instance['keypoints']) == n_kpt
+        assert_png_like(out_dir / osp.basename(model['img']), model['img'])
+
+
+def test_mismatched_checkpoint_is_refused(person, face, tmp_path):
+    proc = run_tool('demo.py', face['img'], face['config'], person['ckpt'],
+                    '--device', 'cpu', '--out-file', tmp_path / 'x.png',
+                    check=False)
+    line = assert_one_line_error(proc, 'does not fit the model',
+                                 person['ckpt'])
+    # same tiny backbone; HIH's heatmap and decimal layers are missing, and
+    # H3R's final layer is not HIH's
+    assert 'missing key(s)' in line and 'unexpected key(s)' in line
+    assert 'head.final_layer.weight' in line
+    assert not (tmp_path / 'x.png').exists()
+
+    proc = run_tool('test.py', face['config'], person['ckpt'], '--work-dir',
+                    tmp_path, '--cfg-options',
+                    *data_options(face['root'], 'wflw', splits=('test', )),
+                    check=False)
+    assert_one_line_error(proc, 'does not fit the model', 'missing key(s)')
+
+
+def test_unreadable_image_is_refused(person, tmp_path):
+    img = tmp_path / 'broken.png'
+    img.write_bytes(b'\x89PNG\r\n\x1a\nnot a png')
+    proc = run_tool('demo.py', img, person['config'], person['ckpt'],
+                    '--out-file', tmp_path / 'x.png', check=False)
+    assert_one_line_error(proc, 'cannot decode image', str(img))
+
+
+def demo_module():
+    spec = importlib.util.spec_from_file_location(
+        'demo_tool', osp.join(ROOT, 'tools', 'demo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('content,reason', [
+    (None, 'image not found'),
+    (b'', 'cannot decode image'),
+    (b'GIF89a truncated', 'cannot decode image'),
+])
+def test_read_image_names_the_problem(tmp_path, content, reason):
+    from hih_plugin.utils.cli import UserError
+    img = tmp_path / 'img.gif'
+    if content is not None:
+        img.write_bytes(content)
+    with pytest.raises(UserError, match=reason):
+        demo_module().read_image(str(img))
+
+
+@pytest.mark.parametrize('coords,reason', [
+    ([0, 0, 10], 'four numbers per box'),
+    ([10, 10, 5, 20], 'is empty'),
+    ([5000, 0, 6000, 10], 'outside'),
+])
+def test_bad_boxes_are_refused(coords, reason):
+    import numpy as np
+    from hih_plugin.utils.cli import UserError
+    with pytest.raises(UserError, match=reason):
+        demo_module().given_boxes(coords, np.zeros((100, 200, 3), np.uint8))

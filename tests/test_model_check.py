@@ -1,0 +1,71 @@
+"""hih_plugin.utils.model_check: a checkpoint must fit the model exactly."""
+import pytest
+import torch
+from torch import nn
+
+from hih_plugin.utils.cli import UserError
+from hih_plugin.utils.model_check import (check_checkpoint_fits,
+                                          load_checkpoint_strict)
+
+
+def net(out=3):
+    return nn.Sequential(nn.Conv2d(2, 4, 1), nn.BatchNorm2d(4),
+                         nn.Conv2d(4, out, 1))
+
+
+def test_fitting_checkpoint_loads(tmp_path):
+    src, dst = net(), net()
+    path = tmp_path / 'ok.pth'
+    # DDP-saved keys carry "module."; old BN checkpoints lack the counter
+    state = {f'module.{k}': v for k, v in src.state_dict().items()
+             if not k.endswith('num_batches_tracked')}
+    torch.save({'state_dict': state, 'meta': {'epoch': 1}}, path)
+    ckpt = load_checkpoint_strict(dst, str(path))
+    assert ckpt['meta'] == {'epoch': 1}
+    assert torch.equal(dst[2].weight, src[2].weight)
+
+
+def test_bare_state_dict_is_accepted(tmp_path):
+    path = tmp_path / 'bare.pth'
+    torch.save(net().state_dict(), path)
+    check_checkpoint_fits(net(), str(path))
+
+
+def test_mismatch_lists_missing_unexpected_and_shapes(tmp_path):
+    path = tmp_path / 'other.pth'
+    other = net(out=5)
+    other.add_module('extra', nn.Linear(1, 1))
+    state = other.state_dict()
+    del state['1.weight']
+    torch.save({'state_dict': state}, path)
+    with pytest.raises(UserError) as err:
+        check_checkpoint_fits(net(out=3), str(path))
+    msg = str(err.value)
+    assert '1 missing key(s): 1.weight' in msg
+    assert '2 unexpected key(s): extra.bias, extra.weight' in msg
+    assert ('2 shape mismatch(es): 2.bias checkpoint (5,) vs model (3,); '
+            '2.weight checkpoint (5, 4, 1, 1) vs model (3, 4, 1, 1)') in msg
+    assert 'pass the config it was trained with' in msg
+
+
+def test_long_lists_are_cut(tmp_path):
+    path = tmp_path / 'many.pth'
+    torch.save({f'w{i}': torch.zeros(1) for i in range(10)}, path)
+    with pytest.raises(UserError, match=r'10 unexpected key\(s\): w0, w1, '
+                       r'w2, w3, \.\.\. and 6 more'):
+        check_checkpoint_fits(net(), str(path))
+
+
+@pytest.mark.parametrize('content', [b'', b'not a zip file at all'])
+def test_unreadable_checkpoint_is_a_user_error(tmp_path, content):
+    path = tmp_path / 'broken.pth'
+    path.write_bytes(content)
+    with pytest.raises(UserError, match='cannot read checkpoint'):
+        check_checkpoint_fits(net(), str(path))
+
+
+def test_checkpoint_without_weights_is_a_user_error(tmp_path):
+    path = tmp_path / 'empty.pth'
+    torch.save({'meta': {}}, path)
+    with pytest.raises(UserError, match='holds no model weights'):
+        check_checkpoint_fits(net(), str(path))

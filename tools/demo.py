@@ -1,0 +1,180 @@
+"""Draw a top-down model's keypoints on one image, with MMPose's visualizer.
+
+    python tools/demo.py IMAGE CONFIG CHECKPOINT --out-file result.png
+        [--bboxes X1 Y1 X2 Y2 [X1 Y1 X2 Y2 ...]]
+        [--det-config DET_CONFIG --det-checkpoint DET_CHECKPOINT]
+
+Boxes, in this order of precedence: the ``--bboxes`` given (pixels, x1 y1 x2
+y2), or those an MMDetection detector finds (class ``--det-cat-id`` with
+score above ``--bbox-thr``, after NMS), or the whole image. When the detector
+finds no box above the threshold, the whole image is used as the one box, as
+MMPose's own demos do, and the tool says so.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import numpy as np
+
+import hih_plugin  # noqa: F401  registers codecs, models and metrics
+from hih_plugin.utils.cli import UserError, cli_main, load_config
+from hih_plugin.utils.model_check import load_checkpoint_strict
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description='Top-down keypoint inference on one image')
+    parser.add_argument('image', help='image file (a face or a person)')
+    parser.add_argument('config', help='pose model config file')
+    parser.add_argument('checkpoint', help='pose model checkpoint file')
+    parser.add_argument('--out-file', required=True,
+                        help='where to write the visualization (e.g. .png)')
+    parser.add_argument(
+        '--bboxes', type=float, nargs='+', metavar='COORD',
+        help='boxes in pixels as x1 y1 x2 y2, four numbers per box')
+    parser.add_argument('--det-config', help='MMDetection config for boxes')
+    parser.add_argument('--det-checkpoint', help='MMDetection checkpoint')
+    parser.add_argument('--det-cat-id', type=int, default=0,
+                        help='detector class to keep (0: person in COCO)')
+    parser.add_argument('--bbox-thr', type=float, default=0.3,
+                        help='detection score threshold')
+    parser.add_argument('--nms-thr', type=float, default=0.3,
+                        help='IoU threshold of the box NMS')
+    parser.add_argument('--kpt-thr', type=float, default=0.3,
+                        help='keypoint score threshold for drawing')
+    parser.add_argument('--radius', type=int, default=3,
+                        help='keypoint radius for visualization')
+    parser.add_argument('--thickness', type=int, default=1,
+                        help='link thickness for visualization')
+    parser.add_argument('--draw-bbox', action='store_true',
+                        help='draw the boxes too')
+    parser.add_argument('--device', default=None,
+                        help='e.g. cpu or cuda:0; default cuda:0 if '
+                        'available, else cpu')
+    return parser
+
+
+def read_image(path):
+    """BGR image array, or a UserError naming why the file is not one."""
+    import mmcv
+    if not osp.isfile(path):
+        raise UserError(f'image not found: {path}')
+    with open(path, 'rb') as f:
+        content = f.read()
+    img = None
+    if content:
+        try:
+            img = mmcv.imfrombytes(content, flag='color')
+        except Exception:  # noqa: BLE001  decoders raise assorted errors
+            img = None
+    if img is None or img.size == 0:
+        raise UserError(
+            f'cannot decode image {path}: the file is empty, truncated or '
+            'not an image format OpenCV reads (JPEG, PNG, BMP, ...)')
+    return img
+
+
+def given_boxes(coords, img):
+    if len(coords) % 4:
+        raise UserError(f'--bboxes takes four numbers per box (x1 y1 x2 '
+                        f'y2), got {len(coords)} numbers')
+    boxes = np.asarray(coords, dtype=np.float32).reshape(-1, 4)
+    h, w = img.shape[:2]
+    for box in boxes:
+        x1, y1, x2, y2 = box
+        if not (x2 > x1 and y2 > y1):
+            raise UserError(f'box {box.tolist()} is empty: need x1 < x2 and '
+                            'y1 < y2')
+        if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
+            raise UserError(f'box {box.tolist()} lies outside the '
+                            f'{w}x{h} image')
+    return boxes
+
+
+def detect_boxes(args, img, device):
+    """Boxes of class ``det_cat_id`` above ``bbox_thr``, after NMS."""
+    try:
+        from mmdet.apis import inference_detector, init_detector
+    except ImportError:
+        raise UserError('--det-config needs MMDetection 3.x (mmdet); '
+                        'install it or pass --bboxes')
+    from mmpose.evaluation.functional import nms
+    from mmpose.utils import adapt_mmdet_pipeline
+
+    det_cfg = load_config(args.det_config)
+    detector = init_detector(det_cfg, None, device=device)
+    ckpt = load_checkpoint_strict(detector, args.det_checkpoint)
+    if 'dataset_meta' in ckpt.get('meta', {}):
+        detector.dataset_meta = ckpt['meta']['dataset_meta']
+    # registry names in the detector's pipeline would otherwise resolve in
+    # MMPose's default scope
+    detector.cfg = adapt_mmdet_pipeline(detector.cfg)
+    pred = inference_detector(detector, img).pred_instances.cpu().numpy()
+    dets = np.concatenate((pred.bboxes, pred.scores[:, None]), axis=1)
+    dets = dets[np.logical_and(pred.labels == args.det_cat_id,
+                               pred.scores > args.bbox_thr)]
+    boxes = dets[nms(dets, args.nms_thr), :4] if len(dets) else dets[:, :4]
+    if len(boxes):
+        print(f'detector: {len(boxes)} box(es) of class {args.det_cat_id} '
+              f'above --bbox-thr {args.bbox_thr}')
+    else:
+        print(f'detector: no box of class {args.det_cat_id} above '
+              f'--bbox-thr {args.bbox_thr}; using the whole image as the box')
+    return boxes
+
+
+@cli_main
+def main():
+    args = build_parser().parse_args()
+    if bool(args.det_config) != bool(args.det_checkpoint):
+        raise UserError('--det-config and --det-checkpoint go together')
+    if args.bboxes and args.det_config:
+        raise UserError('pass either --bboxes or a detector, not both')
+
+    import mmcv
+    import torch
+    from mmpose.apis import inference_topdown, init_model
+    from mmpose.registry import VISUALIZERS
+    from mmpose.structures import merge_data_samples
+
+    img = read_image(args.image)
+    device = args.device or ('cuda:0' if torch.cuda.is_available() else
+                             'cpu')
+    cfg = load_config(args.config)
+    if cfg.get('data_mode', 'topdown') != 'topdown':
+        raise UserError(f'{args.config} is a {cfg.data_mode} model; this '
+                        'demo runs top-down models')
+    model = init_model(cfg, None, device=device)
+    ckpt = load_checkpoint_strict(model, args.checkpoint)
+    if 'dataset_meta' in ckpt.get('meta', {}):
+        model.dataset_meta = ckpt['meta']['dataset_meta']
+
+    if args.bboxes:
+        boxes = given_boxes(args.bboxes, img)
+    elif args.det_config:
+        boxes = detect_boxes(args, img, device)
+    else:
+        boxes = None  # inference_topdown takes the whole image
+    # an empty array also means the whole image to inference_topdown
+    results = merge_data_samples(inference_topdown(model, img, boxes))
+
+    vis_cfg = model.cfg.visualizer
+    vis_cfg.radius = args.radius
+    vis_cfg.line_width = args.thickness
+    visualizer = VISUALIZERS.build(vis_cfg)
+    visualizer.set_dataset_meta(model.dataset_meta)
+    visualizer.add_datasample(
+        'result',
+        mmcv.bgr2rgb(img),
+        data_sample=results,
+        draw_gt=False,
+        draw_bbox=args.draw_bbox,
+        show=False,
+        kpt_thr=args.kpt_thr,
+        out_file=args.out_file)
+    n = len(results.pred_instances.keypoints)
+    print(f'{n} instance(s) drawn to {args.out_file}')
+
+
+if __name__ == '__main__':
+    sys.exit(main())

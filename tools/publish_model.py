@@ -1,0 +1,272 @@
+"""Prepare a trained model for the model zoo, as MMPose's publish tool does.
+
+Given a config, its checkpoint and the metrics JSON that
+``tools/test.py CONFIG CKPT --out metrics.json`` wrote, this
+
+- strips the checkpoint to ``meta`` and ``state_dict`` (no optimizer, message
+  hub or scheduler state) and saves it as ``<name>-<sha256[:8]>.pth``;
+- writes the model-zoo metafile ``<name>.yml`` (Collections, Models, Results,
+  Weights) and the results table ``<name>.md`` in MMPose's format.
+
+Every number it publishes is read from the metrics JSON; a metric that is
+not in that file is refused, so the zoo never shows a number nobody measured.
+"""
+import argparse
+import hashlib
+import json
+import os
+import os.path as osp
+import sys
+
+import torch
+import yaml
+from mmengine.registry import init_default_scope
+
+import hih_plugin  # noqa: F401  registers codecs, models and metrics
+from hih_plugin.utils.cli import UserError, cli_main, load_config
+from hih_plugin.utils.model_check import check_checkpoint_fits
+
+# Papers of the methods this plugin adds, keyed by codec type, for the
+# metafile's Collections entry. Other codecs need --collection/--paper-*.
+PAPERS = {
+    'HIHHeatmap': ('HIH', 'HIH: Towards More Accurate Face Alignment via '
+                   'Heatmap in Heatmap', 'https://arxiv.org/abs/2104.03100'),
+    'H3RHeatmap': ('H3R', 'Heatmap Regression via Randomized Rounding',
+                   'https://arxiv.org/abs/2009.00225'),
+}
+
+# MMPose's dataset class -> the dataset name its model zoo uses.
+DATASET_NAMES = {
+    'CocoDataset': 'COCO',
+    'MpiiDataset': 'MPII',
+    'WFLWDataset': 'WFLW',
+    'Face300WDataset': '300W',
+    'COFWDataset': 'COFW',
+    'AFLWDataset': 'AFLW',
+}
+
+# mmpose.datasets.datasets.<folder> -> the model zoo's task name.
+TASKS = {
+    'face': 'Face 2D Keypoint',
+    'body': 'Body 2D Keypoint',
+    'hand': 'Hand 2D Keypoint',
+    'animal': 'Animal 2D Keypoint',
+    'wholebody': 'Wholebody 2D Keypoint',
+    'fashion': 'Fashion 2D Keypoint',
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description='Strip a checkpoint for release and write its model-zoo '
+        'metafile (.yml) and results table (.md)')
+    parser.add_argument('config', help='the config the model was trained '
+                        'with')
+    parser.add_argument('checkpoint', help='the trained checkpoint')
+    parser.add_argument('metrics', help='metrics JSON written by '
+                        'tools/test.py --out')
+    parser.add_argument('--out-dir', required=True,
+                        help='folder for the .pth, .yml and .md files')
+    parser.add_argument(
+        '--metrics', dest='metric_names', nargs='+', metavar='KEY[=NAME]',
+        help='metrics to publish, as keys of the metrics JSON, optionally '
+        'renamed for the zoo (e.g. "coco/AP=AP"); default: all keys')
+    parser.add_argument('--name', help='model name; default: the config '
+                        'file name without .py')
+    parser.add_argument('--collection', help='collection (method) name; '
+                        'default from the codec: HIH or H3R')
+    parser.add_argument('--paper-title', help='paper of the collection')
+    parser.add_argument('--paper-url', help='URL of that paper')
+    parser.add_argument('--architecture', nargs='+',
+                        help='architecture tags; default: the collection, '
+                        'backbone and head types')
+    parser.add_argument('--dataset', help='dataset name; default from the '
+                        "config's dataset type")
+    parser.add_argument('--task', help='task name, e.g. "Face 2D Keypoint"; '
+                        "default from the config's dataset")
+    parser.add_argument('--weights-url', default='',
+                        help='URL prefix the .pth will be served from; the '
+                        'metafile links <prefix><file name>')
+    parser.add_argument('--log-url', help='link to the training log, shown '
+                        'in the .md table')
+    parser.add_argument('--digits', type=int, default=4,
+                        help='decimals of the published numbers')
+    parser.add_argument(
+        '--save-keys', nargs='+', default=['meta', 'state_dict'],
+        help='checkpoint entries to keep (default: meta state_dict)')
+    return parser
+
+
+def select_metrics(metrics_file, names, digits):
+    """(zoo name, value) pairs, every value taken from the metrics JSON."""
+    try:
+        with open(metrics_file) as f:
+            metrics = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f'metrics file not found: {metrics_file}. Write it '
+                        'with tools/test.py CONFIG CKPT --out FILE')
+    except json.JSONDecodeError as err:
+        raise UserError(f'{metrics_file} is not JSON ({err}); pass the file '
+                        'that tools/test.py --out wrote')
+    if not isinstance(metrics, dict) or not metrics:
+        raise UserError(f'{metrics_file} holds no metrics (expected a JSON '
+                        'object of name: number, as tools/test.py --out '
+                        'writes)')
+    pairs = []
+    for item in names or list(metrics):
+        key, _, shown = item.partition('=')
+        pairs.append((key, shown or key))
+    absent = [key for key, _ in pairs if key not in metrics]
+    if absent:
+        raise UserError(
+            f'metric(s) {", ".join(absent)} not in {metrics_file}, which has '
+            f'{", ".join(metrics)}; publish only measured metrics: pick '
+            '--metrics from those keys')
+    result = []
+    for key, shown in pairs:
+        value = metrics[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f'metric {key} in {metrics_file} is not a number '
+                            f'({value!r}); leave it out of --metrics')
+        result.append((shown, round(float(value), digits)))
+    return result
+
+
+def strip_and_save(ckpt, save_keys, out_dir, name):
+    """Save the kept entries as ``<name>-<sha256[:8]>.pth``; return path."""
+    dropped = sorted(k for k in ckpt if k not in save_keys)
+    stripped = {k: v for k, v in ckpt.items() if k in save_keys}
+    if dropped:
+        print(f'dropping checkpoint entries: {", ".join(dropped)}')
+    tmp = osp.join(out_dir, f'{name}.pth.tmp')
+    torch.save(stripped, tmp)
+    sha = hashlib.sha256()
+    with open(tmp, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            sha.update(block)
+    final = osp.join(out_dir, f'{name}-{sha.hexdigest()[:8]}.pth')
+    os.replace(tmp, final)
+    return final
+
+
+def model_facts(cfg, args):
+    """Collection, paper, architecture, dataset, task and input size."""
+    from mmpose.registry import DATASETS
+
+    head = cfg.model.get('head', {})
+    codec = head.get('decoder') or cfg.get('codec') or {}
+    default = PAPERS.get(codec.get('type'), (None, None, None))
+    collection = args.collection or default[0]
+    if collection is None:
+        raise UserError(
+            f'cannot tell the method of codec {codec.get("type")}; name it '
+            'with --collection (and --paper-title, --paper-url)')
+    same = collection == default[0]
+    paper = dict(Title=args.paper_title or (default[1] if same else None),
+                 URL=args.paper_url or (default[2] if same else None))
+    paper = {k: v for k, v in paper.items() if v}
+
+    architecture = args.architecture or list(dict.fromkeys(
+        t for t in (collection, cfg.model.backbone.get('type'),
+                    head.get('type')) if t))
+
+    ds_cfg = cfg.test_dataloader.dataset
+    while 'dataset' in ds_cfg:  # dataset wrappers
+        ds_cfg = ds_cfg.dataset
+    ds_type = ds_cfg.get('type', '')
+    dataset = args.dataset or DATASET_NAMES.get(
+        ds_type, ds_type.replace('Dataset', ''))
+    task = args.task
+    if task is None:
+        init_default_scope(cfg.get('default_scope', 'mmpose'))
+        cls = DATASETS.get(ds_type)
+        folder = cls.__module__.split('datasets.')[-1].split('.')[0] \
+            if cls is not None else ''
+        task = TASKS.get(folder)
+        if task is None:
+            raise UserError(f'cannot tell the task of dataset {ds_type}; '
+                            'name it with --task')
+    w, h = codec.get('input_size', (None, None))
+    input_size = f'{h}x{w}' if w else ''
+    return dict(collection=collection, paper=paper,
+                architecture=architecture, dataset=dataset, task=task,
+                input_size=input_size)
+
+
+def write_metafile(path, facts, name, config, metrics, weights):
+    collection = dict(Name=facts['collection'])
+    if facts['paper']:
+        collection['Paper'] = facts['paper']
+    meta = {
+        'Collections': [collection],
+        'Models': [{
+            'Config': config,
+            'In Collection': facts['collection'],
+            'Metadata': {
+                'Architecture': facts['architecture'],
+                'Training Data': facts['dataset'],
+            },
+            'Name': name,
+            'Results': [{
+                'Dataset': facts['dataset'],
+                'Metrics': dict(metrics),
+                'Task': facts['task'],
+            }],
+            'Weights': weights,
+        }],
+    }
+    with open(path, 'w') as f:
+        yaml.safe_dump(meta, f, sort_keys=False)
+
+
+def write_table(path, facts, name, config, metrics, weights, log_url):
+    cols = ['Arch', 'Input Size', *[m for m, _ in metrics], 'ckpt']
+    link = config if osp.isabs(config) else '/' + config
+    row = [f'[{name}]({link})', facts['input_size'],
+           *[str(v) for _, v in metrics], f'[ckpt]({weights})']
+    if log_url:
+        cols.append('log')
+        row.append(f'[log]({log_url})')
+    lines = [
+        f'Results on {facts["dataset"]} dataset', '',
+        '| ' + ' | '.join(cols) + ' |',
+        '| :-- | ' + ' | '.join([':--:'] * (len(cols) - 1)) + ' |',
+        '| ' + ' | '.join(row) + ' |', ''
+    ]
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines))
+
+
+def relative_config(path):
+    """The config path as the zoo lists it: relative to the project root."""
+    rel = osp.relpath(osp.abspath(path))
+    return path if rel.startswith('..') else rel.replace(os.sep, '/')
+
+
+@cli_main
+def main():
+    args = build_parser().parse_args()
+    cfg = load_config(args.config)
+    metrics = select_metrics(args.metrics, args.metric_names, args.digits)
+    facts = model_facts(cfg, args)
+
+    from mmpose.apis import init_model
+    # Refuse a checkpoint of another model: its numbers would be published
+    # under this config's name.
+    ckpt = check_checkpoint_fits(init_model(cfg, None, device='cpu'),
+                                 args.checkpoint)
+    name = args.name or osp.splitext(osp.basename(args.config))[0]
+    os.makedirs(args.out_dir, exist_ok=True)
+    pth = strip_and_save(ckpt, args.save_keys, args.out_dir, name)
+    weights = args.weights_url + osp.basename(pth)
+    config = relative_config(args.config)
+    yml = osp.join(args.out_dir, f'{name}.yml')
+    md = osp.join(args.out_dir, f'{name}.md')
+    write_metafile(yml, facts, name, config, metrics, weights)
+    write_table(md, facts, name, config, metrics, weights, args.log_url)
+    for path in (pth, yml, md):
+        print(path)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
