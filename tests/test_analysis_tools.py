@@ -71,8 +71,11 @@ def test_quantization_numbers_make_sense(quantization):
     m64 = _row(res, 'msra', 64)
     assert 0 < m64['nme_percent'] < 100
     assert abs(m64['bias_x_px']) < m64['err_px_mean']
-    # The exactly-decodable codecs.
+    # The exactly-decodable codecs. UDP is exact only with its own crop
+    # (TopdownAffine(use_udp=True)), which the tool pairs it with.
     assert _row(res, 'h3r', 64)['err_px_mean'] < 1e-3
+    assert _row(res, 'dark', 64)['err_px_mean'] < 0.01
+    assert _row(res, 'udp', 64)['err_px_mean'] < 0.01
     assert _row(res, 'hih', 64)['err_px_mean'] < 0.5 * m64['err_px_mean']
     assert _row(res, 'hih', 64)['ratio_to_reference'] == pytest.approx(
         _row(res, 'hih', 64)['err_px_mean'] / m64['err_px_mean'])

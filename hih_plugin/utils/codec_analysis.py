@@ -122,7 +122,10 @@ def round_trip(codec, keypoints: np.ndarray,
     if keypoints_visible is None:
         keypoints_visible = np.ones(keypoints.shape[:2], dtype=np.float32)
     encoded = codec.encode(keypoints, keypoints_visible)
-    decoded, _ = codec.decode(*decode_inputs(codec, encoded))
+    # Keypoints a codec drops (weight 0) may decode to NaN, e.g. an all-zero
+    # H3R map gives log(0) everywhere; they are masked out below.
+    with np.errstate(invalid='ignore'):
+        decoded, _ = codec.decode(*decode_inputs(codec, encoded))
     weights = np.asarray(encoded['keypoint_weights']).reshape(1, -1)
     return np.asarray(decoded, dtype=np.float64).reshape(1, -1, 2), \
         weights > 0

@@ -128,10 +128,11 @@ def normalizer(info, dataset_name, norm_indices):
     return float(np.max(bbox[2:] - bbox[:2])), 'bbox_size (longer side)'
 
 
-def crop_instances(dataset, input_size, padding, norm_indices, limit):
+def crop_instances(dataset, input_size, padding, norm_indices, limit,
+                   use_udp=False):
     """Instances after MMPose's top-down crop to the codec input."""
     get_cs = GetBBoxCenterScale(padding=padding)
-    affine = TopdownAffine(input_size=tuple(input_size))
+    affine = TopdownAffine(input_size=tuple(input_size), use_udp=use_udp)
     name = dataset.metainfo.get('dataset_name')
     items, norm_name = [], None
     n = len(dataset) if limit is None else min(limit, len(dataset))
@@ -160,11 +161,14 @@ def measure(codec, items, input_size, progress):
     for it in items:
         dec, kept = round_trip(codec, it['input_kpts'], it['visible'])
         mask = kept & (it['visible'] > 0)
-        diffs.append((dec - it['input_kpts'])[mask])
         # Back to the original image as TopdownPoseEstimator does for its
         # predictions, then scored against the original annotation.
-        preds.append(dec / in_size * it['scale'] + it['center'] -
-                     0.5 * it['scale'])
+        pred = dec / in_size * it['scale'] + it['center'] - 0.5 * it['scale']
+        # The same error in input pixels. Measured end to end rather than
+        # against the cropped keypoints, because UDP's codec and crop use
+        # their own pixel convention, which only cancels out end to end.
+        diffs.append(((pred - it['keypoints']) * in_size / it['scale'])[mask])
+        preds.append(pred)
         gts.append(it['keypoints'])
         masks.append(mask)
         norms.append([it['norm'], it['norm']])
@@ -197,7 +201,10 @@ def to_markdown(rows, meta, reference):
         f'Round-trip error on `{meta["ann_file"]}` ({meta["dataset_name"]}, '
         f'{meta["n_instances"]} instances), input '
         f'{meta["input_size"][0]}x{meta["input_size"][1]}; NME normalized '
-        f'by {meta["normalization"]}.', '',
+        f'by {meta["normalization"]}. Errors are measured end to end, in '
+        'the original image, and given in input pixels too; UDP gets '
+        "MMPose's UDP crop (`TopdownAffine(use_udp=True)`), the rest the "
+        'plain one.', '',
         f'| codec | heatmap | stride | NME (%) | mean err (input px) | '
         f'max err (input px) | bias x (px) | bias y (px) | x {reference} |',
         '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'
@@ -221,12 +228,18 @@ def plot(rows, labels, path, input_size):
     # Lossless codecs reach 0 error; a floor keeps them on the log axis.
     floor = 1e-7
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for label in labels:
+    # Distinct markers and dashes: codecs that coincide (SimCC with one bin
+    # per cell rounds exactly like MSRA) stay visible.
+    markers, dashes = 'os^vDx+*<>', ['-', '--', ':', '-.']
+    for i, label in enumerate(labels):
         pts = sorted((r['heatmap_size'][0], r['err_px_mean']) for r in rows
                      if r['codec'] == label)
         ax.plot([p[0] for p in pts], [max(p[1], floor) for p in pts],
-                marker='o', label=label)
+                marker=markers[i % len(markers)],
+                linestyle=dashes[i % len(dashes)], label=label)
+    sizes = sorted({r['heatmap_size'][0] for r in rows})
     ax.set_xscale('log', base=2)
+    ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.set_yscale('log')
     ax.set_xlabel(f'heatmap width (input {input_size[0]}x{input_size[1]})')
     ax.set_ylabel(f'mean round-trip error (input px, floor {floor:g})')
@@ -247,9 +260,14 @@ def main():
     except (ValueError, FileNotFoundError) as err:
         raise UserError(str(err)) from err
     w, h = args.input_size
-    items, ds_name, norm_name = crop_instances(
-        dataset, args.input_size, args.padding, args.norm_indices,
-        args.max_instances)
+    # MMPose pairs UDPHeatmap with TopdownAffine(use_udp=True); every other
+    # codec with the plain affine.
+    crops = {}
+    for use_udp in {c[1]['type'] == 'UDPHeatmap' for c in codecs}:
+        crops[use_udp], ds_name, norm_name = crop_instances(
+            dataset, args.input_size, args.padding, args.norm_indices,
+            args.max_instances, use_udp=use_udp)
+    items = next(iter(crops.values()))
     if not items:
         raise UserError('the annotation file has no instances')
 
@@ -266,7 +284,9 @@ def main():
                 raise UserError(f'{label}: {err}') from err
             row = dict(codec=label, codec_cfg=cfg, heatmap_size=hm_size,
                        stride=w / hm_w)
-            row.update(measure(codec, items, args.input_size, progress))
+            row.update(
+                measure(codec, crops[cfg['type'] == 'UDPHeatmap'],
+                        args.input_size, progress))
             rows.append(row)
     if progress is not None:
         sys.stderr.write('\n')

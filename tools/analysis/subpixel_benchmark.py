@@ -7,8 +7,8 @@ convention: pixel ``i`` is centred at coordinate ``i``), so the ground truth is
 exact. The same MMPose ``TopdownPoseEstimator`` -- MMPose's ``ResNet``
 (ResNet-18 layout, 16 base channels, 3 stages, stride 16) -- is trained for
 each method with the same seed, data, order, steps and optimizer; only the
-head (deconvolutions up to the heatmap stride, then the method's own layers),
-its loss and its codec differ:
+head (32-channel deconvolutions up to the heatmap stride, then the method's
+own layers), its loss and its codec differ:
 
 * ``msra``  -- ``HeatmapHead`` + ``MSRAHeatmap``, MSE
 * ``dark``  -- ``HeatmapHead`` + ``MSRAHeatmap(unbiased=True)``, MSE
@@ -22,6 +22,12 @@ MMPose's own transforms (``GetBBoxCenterScale``, ``TopdownAffine``,
 ``GenerateTarget``, ``PackPoseInputs``); testing through ``test_step``, which
 decodes with each codec. NME is the mean landmark error over the image width,
 in percent.
+
+The default input is 64x64 with strides 4 and 8 (16x16 and 8x8 heatmaps).
+HIH's decimal branch downsamples the heatmap-sized feature to d x d, so the
+coarse heatmap must be at least 2d = 8 cells; 8x8 at 64 px has the same
+relative resolution as stride 16 at 128 px, for a quarter of the compute
+(``--input-size 128 --strides 4 16`` runs that).
 
 Example (the run reported in the README)::
 
@@ -60,8 +66,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--methods', nargs='+', default=METHODS,
                         choices=METHODS)
-    parser.add_argument('--input-size', type=int, default=128)
-    parser.add_argument('--strides', type=int, nargs='+', default=[4, 16],
+    parser.add_argument('--input-size', type=int, default=64)
+    parser.add_argument('--strides', type=int, nargs='+', default=[4, 8],
                         help='heatmap strides (input / heatmap size); each '
                         'must be a power of 2 between 2 and 16')
     parser.add_argument('--num-keypoints', type=int, default=4)
@@ -121,7 +127,7 @@ def method_model(method, size, stride, K):
     hm = size // stride
     # Backbone stride is 16; deconvolutions bring the feature to the stride.
     n_up = int(np.log2(16 // stride))
-    deconvs = (64, ) * n_up or None
+    deconvs = (32, ) * n_up or None
     backbone = dict(
         type='ResNet', depth=18, stem_channels=16, base_channels=16,
         num_stages=3, strides=(1, 2, 2), dilations=(1, 1, 1),
@@ -154,7 +160,7 @@ def method_model(method, size, stride, K):
                      sigma=1.5, decimal_sigma=1.0, decode_mode='argmax')
         head = dict(type='HIHHead', in_channels=feat, out_channels=K,
                     heatmaps_from_backbone=False, deconv_out_channels=deconvs,
-                    decimal_channels=feat,
+                    decimal_channels=32,
                     loss=dict(type='KeypointMSELoss', use_target_weight=True),
                     decimal_loss=dict(type='DistributionLoss',
                                       loss_weight=0.05),
