@@ -2,9 +2,12 @@
 # face config with the H3R codec, head and loss) with 300W's data and metric.
 # Paper (outer-eye NME, full set): 3.48 with boxes from GT landmarks, 3.62
 # with the dataset's boxes.
-# The val/test split is the full set (common + challenge); for a subset set
-# test_dataloader.dataset.ann_file=annotations/face_landmarks_300w_valid_common.json
-# (or ..._valid_challenge.json, or ..._test.json for the private 300W test).
+#
+# Val/test use the full set (common + challenge). For a subset, set
+# test_dataloader.dataset.ann_file to one of (under annotations/)
+#   face_landmarks_300w_valid_common.json
+#   face_landmarks_300w_valid_challenge.json
+#   face_landmarks_300w_test.json  (the private 300W test set)
 #
 # 8 GPUs x 64 images per GPU, as MMPose's face configs (auto_scale_lr base
 # 512); schedule (60 epochs, Adam 2e-3) and augmentation from h3r_wflw.py.

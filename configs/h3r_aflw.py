@@ -1,7 +1,7 @@
 # H3R on AFLW (19 landmarks): h3r_wflw.py (MMPose's HRNetV2-W18 256x256
 # face config with the H3R codec, head and loss) with AFLW's data and metric.
-# The val/test split is AFLW-full; for AFLW-frontal set
-# test_dataloader.dataset.ann_file=annotations/face_landmarks_aflw_test_frontal.json
+# Val/test use AFLW-full; for AFLW-frontal set test_dataloader.dataset.
+# ann_file to annotations/face_landmarks_aflw_test_frontal.json.
 #
 # 8 GPUs x 64 images per GPU, as MMPose's face configs (auto_scale_lr base
 # 512); schedule (60 epochs, Adam 2e-3) and augmentation from h3r_wflw.py.

@@ -3,7 +3,8 @@
 # H3R paper gives no COCO training settings, so the schedule (210 epochs,
 # Adam 5e-4) and augmentation are MMPose's. Validation and test use the
 # person detections of the base config
-# (data/coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json)
+# (data/coco/person_detection_results/
+#  COCO_val2017_detections_AP_H_56_person.json)
 # and report `coco/AP` with CocoMetric.
 #
 # 8 GPUs x 64 images per GPU (auto_scale_lr base 512), as the base config.

@@ -1,8 +1,11 @@
 # HIH-B on 300W (68 landmarks): hih_wflw.py with 300W's data and metric.
-# Paper: NME 3.09 full, 2.65 common, 4.89 challenge. The val/test split is
-# the full set (common + challenge); for a subset set
-# test_dataloader.dataset.ann_file=annotations/face_landmarks_300w_valid_common.json
-# (or ..._valid_challenge.json, or ..._test.json for the private 300W test).
+# Paper: NME 3.09 full, 2.65 common, 4.89 challenge.
+#
+# Val/test use the full set (common + challenge). For a subset, set
+# test_dataloader.dataset.ann_file to one of (under annotations/)
+#   face_landmarks_300w_valid_common.json
+#   face_landmarks_300w_valid_challenge.json
+#   face_landmarks_300w_test.json  (the private 300W test set)
 #
 # 1 GPU: batch size 16, as hih_wflw.py (whose schedule and augmentation this
 # inherits).

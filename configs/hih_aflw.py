@@ -1,7 +1,7 @@
 # HIH-B on AFLW (19 landmarks): hih_wflw.py with AFLW's data and metric.
 # The HIH paper does not report AFLW; settings are those of hih_wflw.py.
-# The val/test split is AFLW-full; for AFLW-frontal set
-# test_dataloader.dataset.ann_file=annotations/face_landmarks_aflw_test_frontal.json
+# Val/test use AFLW-full; for AFLW-frontal set test_dataloader.dataset.
+# ann_file to annotations/face_landmarks_aflw_test_frontal.json.
 #
 # 1 GPU: batch size 16, as hih_wflw.py (whose schedule and augmentation this
 # inherits).

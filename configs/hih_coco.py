@@ -5,7 +5,8 @@
 # epochs, Adam 5e-4), ImageNet-pretrained backbone and augmentation are
 # MMPose's; the decimal settings (8x8 bins, sigma 1 bin, KL weight 0.05) are
 # the paper's. Validation and test use the base config's person detections
-# (data/coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json)
+# (data/coco/person_detection_results/
+#  COCO_val2017_detections_AP_H_56_person.json)
 # and report `coco/AP` with CocoMetric.
 #
 # Input 256x256 (heatmap 64x64), not MMPose's 256x192: HIHHead's decimal

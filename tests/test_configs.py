@@ -7,6 +7,7 @@ reporting the metrics the dataset's papers report.
 """
 import glob
 import json
+import os
 import os.path as osp
 
 import numpy as np
@@ -33,7 +34,7 @@ DATASETS = {
         bbox_file='test_coco_det_AP_H_56.json',
         keys=('coco/AP', )),
 }
-CONFIGS = [f'{method}_{name}' for method in ('hih', 'h3r') for name in DATASETS]
+CONFIGS = [f'{m}_{name}' for m in ('hih', 'h3r') for name in DATASETS]
 # Written by the HIH / H3R authors, who have yet to add FailureRateAUC to
 # their evaluators; their runs are checked, the missing keys xfail.
 FACE_METRIC_PENDING = {'hih_wflw', 'h3r_wflw'}
@@ -209,6 +210,35 @@ def test_missing_annotation_file_is_named(name, tmp_path):
     ann_file = cfg.train_dataloader.dataset.ann_file
     assert osp.join(str(tmp_path), ann_file) in str(err.value)
     assert 'Data preparation' in str(err.value)
+
+
+def touch(path):
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    open(path, 'w').close()
+
+
+@pytest.mark.parametrize('name', [
+    pytest.param(
+        name,
+        marks=pytest.mark.xfail(
+            name.endswith('_coco'),
+            raises=UserError,
+            reason='check_dataset_paths joins bbox_file with data_root, '
+            'but MMPose reads it as given')) for name in CONFIGS
+])
+def test_mmpose_data_layout_passes_path_check(name, tmp_path, monkeypatch):
+    """With the files each config names laid out as MMPose reads them
+    (``ann_file`` under ``data_root``; ``bbox_file`` and ``headbox_file``
+    as given, relative to the working directory), the check passes."""
+    cfg = Config.fromfile(config_path(name))
+    monkeypatch.chdir(tmp_path)
+    for split in SPLITS:
+        ds = cfg[f'{split}_dataloader'].dataset
+        touch(osp.join(ds.data_root, ds.ann_file))
+        for key in ('bbox_file', 'headbox_file'):
+            if ds.get(key):
+                touch(ds[key])
+    check_dataset_paths(cfg, SPLITS)
 
 
 def test_train_tool_stops_before_training_without_annotations(tmp_path):
