@@ -1,7 +1,8 @@
 # H3R on 300W (68 landmarks): h3r_wflw.py (MMPose's HRNetV2-W18 256x256
 # face config with the H3R codec, head and loss) with 300W's data and metric.
-# Paper (outer-eye NME, full set): 3.48 with boxes from GT landmarks, 3.62
-# with the dataset's boxes.
+# The paper reports outer-eye NME on the full set, both with boxes from the
+# GT landmarks and with the dataset's boxes; this config uses the boxes in
+# MMPose's annotation files.
 #
 # Val/test use the full set (common + challenge). For a subset, set
 # test_dataloader.dataset.ann_file to one of (under annotations/)

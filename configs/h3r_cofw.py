@@ -1,6 +1,5 @@
 # H3R on COFW (29 landmarks): h3r_wflw.py (MMPose's HRNetV2-W18 256x256
 # face config with the H3R codec, head and loss) with COFW's data and metric.
-# The H3R paper covers COFW; its numbers are not restated here.
 #
 # 8 GPUs x 64 images per GPU, as MMPose's face configs (auto_scale_lr base
 # 512); schedule (60 epochs, Adam 2e-3) and augmentation from h3r_wflw.py.

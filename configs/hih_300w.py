@@ -1,5 +1,5 @@
 # HIH-B on 300W (68 landmarks): hih_wflw.py with 300W's data and metric.
-# Paper: NME 3.09 full, 2.65 common, 4.89 challenge.
+# The paper reports NME on the full, common and challenge sets.
 #
 # Val/test use the full set (common + challenge). For a subset, set
 # test_dataloader.dataset.ann_file to one of (under annotations/)

@@ -1,5 +1,5 @@
 # HIH-B on COFW (29 landmarks): hih_wflw.py with COFW's data and metric.
-# Paper: NME 3.21 (inter-ocular), FR@10 0.00.
+# The paper reports COFW NME and FR@10, which this config evaluates.
 #
 # 1 GPU: batch size 16, as hih_wflw.py (whose schedule and augmentation this
 # inherits).
