@@ -34,8 +34,8 @@ def read_checkpoint(path: str) -> dict:
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as err:
-        if 'Unsupported global' in str(err):
-            raise  # a refused class: cli_main explains the allow-list
+        if 'Weights only load failed' in str(err):
+            raise  # a refused global: cli_main explains the allow-list
         raise _unreadable(path, err)
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise _unreadable(path, err)
