@@ -53,6 +53,14 @@ train_pipeline = [
 train_dataloader = dict(
     persistent_workers=True, dataset=dict(pipeline=train_pipeline))
 
+# inter-ocular NME (outer eye corners 60 and 72), with FR@10 and AUC@10
+nme_norm = dict(norm_mode='keypoint_distance', keypoint_indices=[60, 72])
+val_evaluator = [
+    dict(type='NME', **nme_norm),
+    dict(type='FailureRateAUC', **nme_norm)
+]
+test_evaluator = val_evaluator
+
 # Replace the base config's top-level `codec` too. Rebound last, because a
 # `_delete_` key left in the pipeline's encoder would reach H3RHeatmap.
 codec = dict(codec, _delete_=True)

@@ -145,7 +145,10 @@ val_dataloader = dict(
     ))
 test_dataloader = val_dataloader
 
-# evaluators: inter-ocular NME (outer eye corners 60 and 72)
-val_evaluator = dict(
-    type='NME', norm_mode='keypoint_distance', keypoint_indices=[60, 72])
+# inter-ocular NME (outer eye corners 60 and 72), with FR@10 and AUC@10
+nme_norm = dict(norm_mode='keypoint_distance', keypoint_indices=[60, 72])
+val_evaluator = [
+    dict(type='NME', **nme_norm),
+    dict(type='FailureRateAUC', **nme_norm)
+]
 test_evaluator = val_evaluator

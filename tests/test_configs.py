@@ -35,9 +35,6 @@ DATASETS = {
         keys=('coco/AP', )),
 }
 CONFIGS = [f'{m}_{name}' for m in ('hih', 'h3r') for name in DATASETS]
-# Written by the HIH / H3R authors, who have yet to add FailureRateAUC to
-# their evaluators; their runs are checked, the missing keys xfail.
-FACE_METRIC_PENDING = {'hih_wflw', 'h3r_wflw'}
 SPLITS = ('train', 'val', 'test')
 # One thread: the tiny models gain nothing from more, and on a loaded
 # machine torch's default thread pool makes them tens of times slower.
@@ -193,8 +190,6 @@ def test_train_one_iteration_and_validate_on_fixture(name, tmp_path):
     for key in keys:
         if key not in missing:
             assert np.isfinite(val[0][key]), (key, val[0])
-    if missing and name in FACE_METRIC_PENDING:
-        pytest.xfail(f'{name}.py does not report {missing} yet')
     assert not missing, (missing, val[0])
 
 
@@ -217,15 +212,7 @@ def touch(path):
     open(path, 'w').close()
 
 
-@pytest.mark.parametrize('name', [
-    pytest.param(
-        name,
-        marks=pytest.mark.xfail(
-            name.endswith('_coco'),
-            raises=UserError,
-            reason='check_dataset_paths joins bbox_file with data_root, '
-            'but MMPose reads it as given')) for name in CONFIGS
-])
+@pytest.mark.parametrize('name', CONFIGS)
 def test_mmpose_data_layout_passes_path_check(name, tmp_path, monkeypatch):
     """With the files each config names laid out as MMPose reads them
     (``ann_file`` under ``data_root``; ``bbox_file`` and ``headbox_file``

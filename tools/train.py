@@ -61,8 +61,7 @@ def merge_args(cfg, args):
 def main():
     args = parse_args(build_parser())
     cfg = merge_args(load_config(args.config), args)
-    check_dataset_paths(cfg, ('train', 'val') if cfg.get('val_cfg') else
-                        ('train', ))
+    check_dataset_paths(cfg, ('train', 'val'))
     if args.resume not in (None, 'auto') and not osp.isfile(args.resume):
         raise UserError(f'checkpoint to resume from not found: {args.resume}')
     cfg = setup_cpu_distributed(cfg)

@@ -120,11 +120,15 @@ def check_dataset_paths(cfg: Config, splits) -> None:
                     f'dataset as described in {DATA_PREP_DOC}, or point the '
                     f'config at it with --cfg-options '
                     f'{split}_dataloader.dataset.data_root=PATH')
-            for key in ('ann_file', 'bbox_file'):
-                name = ds.get(key, None)
+            # MMEngine joins ann_file with data_root; MMPose reads the
+            # detection and head-box files as given.
+            files = [('ann_file', ds.get('ann_file'), True),
+                     ('bbox_file', ds.get('bbox_file'), False),
+                     ('headbox_file', ds.get('headbox_file'), False)]
+            for key, name, under_root in files:
                 if not name:
                     continue
-                path = name if osp.isabs(name) else osp.join(root, name)
+                path = osp.join(root, name) if under_root else name
                 if not osp.isfile(path):
                     raise UserError(
                         f'{split} {key} not found: {path}. Prepare the '
@@ -145,11 +149,11 @@ def cli_main(main):
         except pickle.UnpicklingError as err:
             # torch.load(weights_only=True) refused a global outside the
             # allow-list of hih_plugin.utils.checkpoint.
-            first = str(err).strip().splitlines()
-            reason = next((ln for ln in first if 'Unsupported global' in ln),
-                          first[0] if first else 'unpicklable content')
+            lines = [ln.strip() for ln in str(err).splitlines()]
+            reason = next((ln for ln in lines if 'GLOBAL' in ln),
+                          lines[0] if lines else 'unpicklable content')
             print(
-                f'error: refused to load the checkpoint: {reason.strip()}. '
+                f'error: refused to load the checkpoint: {reason} '
                 'It holds objects outside the allow-list of an MMEngine '
                 'checkpoint; only load checkpoints from sources you trust, '
                 'and never by disabling weights_only.',

@@ -1,0 +1,152 @@
+"""The foundation: train, test and resume through our tools, and their errors."""
+import json
+import os
+import os.path as osp
+
+import pytest
+import torch
+
+import hih_plugin  # noqa: F401  allow-lists the MMEngine checkpoint classes
+
+from conftest import fixture_dir, run_tool
+
+# MMPose's stock HRNetV2 WFLW config, shrunk for the CPU.
+STOCK_CFG = osp.join(osp.dirname(__file__), 'configs', 'tiny_hrnetv2_wflw.py')
+
+
+def wflw_options(root, max_epochs):
+    """Point the stock HRNetV2 WFLW config at the fixture, tiny and offline."""
+    opts = [
+        f'train_cfg.max_epochs={max_epochs}',
+        'default_hooks.checkpoint.interval=1',
+        'default_hooks.logger.interval=1',
+        'param_scheduler=[]',
+    ]
+    for split in ('train', 'val', 'test'):
+        opts += [
+            f'{split}_dataloader.batch_size=2',
+            f'{split}_dataloader.num_workers=0',
+            f'{split}_dataloader.persistent_workers=False',
+            f'{split}_dataloader.dataset.data_root={root}',
+            f'{split}_dataloader.dataset.ann_file=test_wflw.json',
+            f'{split}_dataloader.dataset.data_prefix.img=',
+        ]
+    return opts
+
+
+def read_scalars(work_dir):
+    """The per-iteration log records that MMEngine wrote as JSON lines."""
+    paths = []
+    for dirpath, _, files in os.walk(work_dir):
+        paths += [osp.join(dirpath, f) for f in files if f == 'scalars.json']
+    assert paths, f'no scalars.json under {work_dir}'
+    with open(sorted(paths)[-1]) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """Two epochs (one iteration each) of the stock HRNetV2 WFLW model."""
+    root = fixture_dir('wflw')
+    work_dir = tmp_path_factory.mktemp('train')
+    run_tool('train.py', STOCK_CFG, '--work-dir', work_dir, '--cfg-options',
+             *wflw_options(root, max_epochs=2))
+    return root, work_dir
+
+
+def test_train_saves_checkpoint_and_validates(trained):
+    _, work_dir = trained
+    assert osp.isfile(work_dir / 'epoch_2.pth')
+    records = read_scalars(work_dir)
+    assert any('loss' in r for r in records)
+    assert any('NME' in r for r in records), 'validation logged no NME'
+
+
+def test_test_tool_evaluates_checkpoint(trained, tmp_path):
+    root, work_dir = trained
+    out = tmp_path / 'metrics.json'
+    run_tool('test.py', STOCK_CFG, work_dir / 'epoch_2.pth', '--work-dir',
+             tmp_path, '--out', out, '--cfg-options',
+             *wflw_options(root, max_epochs=2))
+    metrics = json.loads(out.read_text())
+    assert metrics['NME'] > 0
+
+
+def test_resume_continues_iteration_counter(trained, tmp_path):
+    root, work_dir = trained
+    first = [r['step'] for r in read_scalars(work_dir) if 'loss' in r]
+    per_epoch = first[-1] // 2
+    proc = run_tool('train.py', STOCK_CFG, '--work-dir', tmp_path,
+                    '--resume', work_dir / 'epoch_2.pth', '--cfg-options',
+                    *wflw_options(root, max_epochs=3))
+    assert f'resumed epoch: 2, iter: {first[-1]}' in proc.stdout
+    resumed = [r['step'] for r in read_scalars(tmp_path) if 'loss' in r]
+    assert resumed == [first[-1] + i + 1 for i in range(per_epoch)]
+    assert osp.isfile(tmp_path / 'epoch_3.pth')
+
+
+class _Payload:
+    """Pickles as a call to os.system, as a malicious checkpoint would."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}', ))
+
+
+def test_checkpoint_with_pickled_code_is_refused(trained, tmp_path):
+    root, work_dir = trained
+    marker = tmp_path / 'pwned'
+    evil = tmp_path / 'evil.pth'
+    ckpt = torch.load(work_dir / 'epoch_2.pth', map_location='cpu')
+    ckpt['meta'] = {'note': _Payload(marker)}
+    torch.save(ckpt, evil)
+    proc = run_tool('test.py', STOCK_CFG, evil, '--work-dir', tmp_path,
+                    '--cfg-options', *wflw_options(root, max_epochs=2),
+                    check=False)
+    assert proc.returncode != 0
+    assert not marker.exists(), 'the pickled os.system call was executed'
+    assert 'refused to load the checkpoint' in proc.stderr
+    assert 'system' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith('error:')]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    for frag in fragments:
+        assert str(frag) in lines[0]
+    assert 'Traceback' not in proc.stderr
+
+
+def test_missing_config(tmp_path):
+    missing = tmp_path / 'nope.py'
+    proc = run_tool('train.py', missing, check=False)
+    assert_one_line_error(proc, missing)
+
+
+def test_missing_data_root(tmp_path):
+    root = tmp_path / 'no_such_root'
+    proc = run_tool('train.py', STOCK_CFG, '--work-dir', tmp_path,
+                    '--cfg-options',
+                    *wflw_options(str(root), max_epochs=1), check=False)
+    assert_one_line_error(proc, root, 'Data preparation')
+
+
+def test_missing_annotation_file(tmp_path):
+    root = fixture_dir('wflw')
+    opts = wflw_options(root, max_epochs=1) + [
+        'val_dataloader.dataset.ann_file=missing_ann.json']
+    proc = run_tool('train.py', STOCK_CFG, '--work-dir', tmp_path,
+                    '--cfg-options', *opts, check=False)
+    assert_one_line_error(proc, osp.join(root, 'missing_ann.json'))
+
+
+def test_missing_checkpoint(tmp_path):
+    root = fixture_dir('wflw')
+    missing = tmp_path / 'missing.pth'
+    proc = run_tool('test.py', STOCK_CFG, missing, '--cfg-options',
+                    *wflw_options(root, max_epochs=1), check=False)
+    assert_one_line_error(proc, missing)
