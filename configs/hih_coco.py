@@ -9,9 +9,8 @@
 #  COCO_val2017_detections_AP_H_56_person.json)
 # and report `coco/AP` with CocoMetric.
 #
-# Input 256x256 (heatmap 64x64), not MMPose's 256x192: HIHHead's decimal
-# branch halves the feature down to d x d and needs a square heatmap, and
-# 48x64 is not. H3R (h3r_coco.py) keeps 256x192.
+# Input 256x192 (heatmap 48x64) as MMPose's; the decimal branch halves the
+# feature twice (to 12x16) and pools it to 8x8.
 #
 # 8 GPUs x 64 images per GPU (auto_scale_lr base 512), as the base config.
 _base_ = [
@@ -22,8 +21,8 @@ custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
 
 codec = dict(
     type='HIHHeatmap',
-    input_size=(256, 256),
-    heatmap_size=(64, 64),
+    input_size=(192, 256),
+    heatmap_size=(48, 64),
     decimal_size=8,
     sigma=2,
     decimal_sigma=1.0,

@@ -185,9 +185,11 @@ def test_flip_test_combines_decimal_exactly(convention, bound):
     assert np.abs(pred - truth).max() <= 4 * bound + 1e-4
 
 
-def test_single_feature_backbone_resnet_with_deconv():
-    codec = dict(type='HIHHeatmap', input_size=(128, 128),
-                 heatmap_size=(32, 32), decimal_size=8)
+@pytest.mark.parametrize('W, H', [(128, 128), (96, 128)])
+def test_single_feature_backbone_resnet_with_deconv(W, H):
+    """Square, and non-square as COCO's 192x256 (decimal branch pools)."""
+    codec = dict(type='HIHHeatmap', input_size=(W, H),
+                 heatmap_size=(W // 4, H // 4), decimal_size=8)
     model = MODELS.build(
         dict(
             type='TopdownPoseEstimator',
@@ -195,18 +197,20 @@ def test_single_feature_backbone_resnet_with_deconv():
             head=dict(type='HIHHead', in_channels=512, out_channels=3,
                       deconv_out_channels=(32, 32, 32), decimal_channels=16,
                       decoder=codec),
-            test_cfg=dict(flip_test=False)))
-    kpts = np.random.default_rng(0).uniform(10, 110, (2, 3, 2))
+            test_cfg=dict(flip_test=True, flip_mode='heatmap')))
+    kpts = np.random.default_rng(0).uniform(10, 90, (2, 3, 2))
     data = samples(codec, kpts.astype(np.float32), [0, 1, 2])
-    img = torch.rand(2, 3, 128, 128)
+    img = torch.rand(2, 3, H, W)
     losses = model.loss(img, data)
     assert torch.isfinite(losses['loss_kpt'] + losses['loss_decimal'])
     model.eval()
     with torch.no_grad():
+        heatmaps, decimal = model.head.forward(model.extract_feat(img))
         preds = model.head.predict(model.extract_feat(img), data,
                                    dict(output_heatmaps=True))
+    assert decimal.shape == (2, 3, 8, 8)
     assert preds[0][0].keypoints.shape == (1, 3, 2)
-    assert preds[1][0].heatmaps.shape == (3, 32, 32)
+    assert preds[1][0].heatmaps.shape == (3, H // 4, W // 4)
 
 
 def test_heatmap_size_mismatch_names_the_fix():
@@ -220,9 +224,9 @@ def test_heatmap_size_mismatch_names_the_fix():
 
 @pytest.mark.parametrize('codec, match', [
     (tiny_codec(decimal_size=1), 'decimal_size'),
-    (tiny_codec(heatmap_size=(16, 16), decimal_size=16), 'power of 2'),
-    (tiny_codec(heatmap_size=(16, 16), decimal_size=3), 'power of 2'),
-    (tiny_codec(heatmap_size=(32, 16)), 'square'),
+    (tiny_codec(heatmap_size=(16, 16), decimal_size=16), 'twice'),
+    (tiny_codec(input_size=(128, 48), heatmap_size=(32, 12),
+                decimal_size=8), 'twice'),
 ])
 def test_bad_head_config_raises_at_build(codec, match):
     with pytest.raises(ValueError, match=match):

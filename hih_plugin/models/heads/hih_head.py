@@ -100,13 +100,17 @@ class HIHHead(BaseHead):
 
         W, H = self.decoder.heatmap_size
         d = self.decoder.decimal_size
-        ratio = H / d
-        if W != H or ratio < 2 or ratio != 2**round(math.log2(ratio)):
+        if min(W, H) < 2 * d:
             raise ValueError(
-                f'HIHHead: heatmap_size {(W, H)} must be square and '
-                f'decimal_size={d} times a power of 2 (>= 2), so that '
-                'stride-2 steps reach d x d; e.g. heatmap 64 with d = 4, 8, '
-                '16 or 32')
+                f'HIHHead: heatmap_size {(W, H)} must be at least twice '
+                f'decimal_size={d} on both sides, so that the decimal branch '
+                'can downsample to d x d; lower decimal_size or raise the '
+                'heatmap size')
+        # Stride-2 steps while the short side stays >= d; a non-square or
+        # non-power-of-2 heatmap (e.g. 48x64 for COCO) ends with an adaptive
+        # pool to d x d, the paper's 64 -> 8 needs none.
+        num_down = int(math.log2(min(W, H) / d))
+        final = (math.ceil(H / 2**num_down), math.ceil(W / 2**num_down))
 
         feat_channels = in_channels
         self.heatmap_layers = None
@@ -133,8 +137,10 @@ class HIHHead(BaseHead):
                 C, C, stride=2,
                 downsample=ConvModule(C, C, 1, stride=2, norm_cfg=bn,
                                       act_cfg=None))
-            for _ in range(round(math.log2(ratio)) - 1)
+            for _ in range(num_down - 1)
         ]
+        if final != (d, d):
+            blocks.append(nn.AdaptiveAvgPool2d((d, d)))
         self.decimal_layers = nn.Sequential(
             ConvModule(feat_channels, C, 1, norm_cfg=bn),
             nn.MaxPool2d(3, 2, padding=1),
