@@ -5,9 +5,15 @@ registries, so configs only need ``custom_imports=dict(imports=['hih_plugin'])``
 It also allow-lists the classes of an MMEngine checkpoint for
 ``torch.load(weights_only=True)``; see :mod:`hih_plugin.utils.checkpoint`.
 """
-from . import codecs, evaluation, models  # noqa: F401  (registration)
-from .utils import allow_mmengine_checkpoints
-from .version import __version__
+import os
+
+# albumentations (imported by mmpose's transforms) asks the package index for
+# a newer version at import time; training must not depend on the network.
+os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
+
+from . import codecs, evaluation, models  # noqa: E402,F401  (registration)
+from .utils import allow_mmengine_checkpoints  # noqa: E402
+from .version import __version__  # noqa: E402
 
 allow_mmengine_checkpoints()
 

@@ -5,6 +5,9 @@ import sys
 
 import pytest
 
+# No version check over the network when mmpose imports albumentations.
+os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FIXTURES = osp.join(osp.dirname(ROOT), 'shared', 'fixtures',
                     'mmpose_tests_data')

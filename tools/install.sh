@@ -22,7 +22,7 @@ stamp_inputs() {
 }
 STAMP="$VENV/.hih-install-stamp"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(stamp_inputs)" ]] &&
-   "$VENV/bin/python" -c "import mmcv._ext, mmpose, hih_plugin" 2>/dev/null; then
+   NO_ALBUMENTATIONS_UPDATE=1 "$VENV/bin/python" -c "import mmcv._ext, mmpose, hih_plugin" 2>/dev/null; then
     echo "[install] .venv is up to date ($(stamp_inputs | cut -c1-12)); nothing to do."
     exit 0
 fi
@@ -61,5 +61,5 @@ echo "[install] test tools and hih_plugin (editable)"
 pip_install -r "$REQ/tests.txt"
 pip_install --no-deps --no-build-isolation -e "$ROOT"
 
-"$PY" -c "import mmcv._ext, mmdet, mmpose, hih_plugin; print('[install] ok: mmcv', mmcv.__version__, 'mmpose', mmpose.__version__, 'hih_plugin', hih_plugin.__version__)"
+NO_ALBUMENTATIONS_UPDATE=1 "$PY" -c "import mmcv._ext, mmdet, mmpose, hih_plugin; print('[install] ok: mmcv', mmcv.__version__, 'mmpose', mmpose.__version__, 'hih_plugin', hih_plugin.__version__)"
 stamp_inputs > "$STAMP"
