@@ -1,13 +1,14 @@
 """configs/h3r_wflw*.py: what they inherit, and the models they build."""
 import os.path as osp
 
-import pytest
 import mmpose
+import pytest
 import torch
 from conftest import ROOT
 from mmengine.config import Config
 
 import hih_plugin  # noqa: F401  registers the H3R parts
+from mmpose.evaluation.metrics import NME
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from test_h3r_train import TINY_HRNET
 
@@ -49,11 +50,18 @@ def test_everything_else_is_the_stock_hrnetv2_w18_config():
     cfg = load('h3r_wflw.py')
     for key in ('model.backbone', 'model.neck', 'model.data_preprocessor',
                 'optim_wrapper', 'param_scheduler', 'train_cfg',
-                'val_dataloader', 'val_evaluator', 'default_hooks'):
+                'val_dataloader', 'default_hooks'):
         ours, stock = cfg, STOCK
         for part in key.split('.'):
             ours, stock = ours[part], stock[part]
         assert unscoped(ours) == unscoped(stock), key
+    # the stock NME, with its WFLW default eye corners spelled out for the
+    # FR@10 and AUC@10 metric next to it
+    nme = dict(unscoped(cfg.val_evaluator[0]))
+    indices = nme.pop('keypoint_indices')
+    assert nme == unscoped(STOCK.val_evaluator)
+    assert indices == NME.DEFAULT_KEYPOINT_INDICES['wflw']
+    assert cfg.val_evaluator[1].type == 'FailureRateAUC'
     head = {k: v for k, v in cfg.model.head.items()
             if k not in ('type', 'loss', 'decoder', 'init_cfg')}
     assert head == {k: v for k, v in STOCK.model.head.items()
