@@ -182,12 +182,17 @@ class HIHHeatmap(BaseKeypointCodec):
         valid = weights > 0
 
         heatmaps = np.zeros((K, H, W), dtype=np.float32)
-        xs, ys = np.arange(W), np.arange(H)
+        xs = np.arange(W, dtype=np.float32)
+        ys = np.arange(H, dtype=np.float32)
         for n in range(N):
-            for k in np.flatnonzero(valid[n]):
-                gx = np.exp(-(xs - cell[n, k, 0])**2 / (2 * self.sigma**2))
-                gy = np.exp(-(ys - cell[n, k, 1])**2 / (2 * self.sigma**2))
-                np.maximum(heatmaps[k], np.outer(gy, gx), out=heatmaps[k])
+            # The Gaussian is separable: all keypoints at once, as outer
+            # products of 1-D profiles, is faster than a per-keypoint loop.
+            ks = np.flatnonzero(valid[n])
+            c = cell[n, ks].astype(np.float32)
+            gx = np.exp(-(xs - c[:, :1])**2 / (2 * self.sigma**2))
+            gy = np.exp(-(ys - c[:, 1:])**2 / (2 * self.sigma**2))
+            heatmaps[ks] = np.maximum(heatmaps[ks],
+                                      gy[:, :, None] * gx[:, None, :])
 
         j = np.arange(d)
         g = np.exp(-(j - bins[..., None])**2 /
