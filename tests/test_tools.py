@@ -2,13 +2,15 @@
 import json
 import os
 import os.path as osp
+import subprocess
+import sys
 
+import mmpose
 import pytest
 import torch
+from conftest import ROOT, fixture_dir, run_tool
 
 import hih_plugin  # noqa: F401  allow-lists the MMEngine checkpoint classes
-
-from conftest import fixture_dir, run_tool
 
 # MMPose's stock HRNetV2 WFLW config, shrunk for the CPU.
 STOCK_CFG = osp.join(osp.dirname(__file__), 'configs', 'tiny_hrnetv2_wflw.py')
@@ -150,3 +152,34 @@ def test_missing_checkpoint(tmp_path):
     proc = run_tool('test.py', STOCK_CFG, missing, '--cfg-options',
                     *wflw_options(root, max_epochs=1), check=False)
     assert_one_line_error(proc, missing)
+
+
+def test_import_registers_every_part():
+    """``import hih_plugin`` alone puts our parts into MMPose's registries."""
+    code = ('import hih_plugin\n'
+            'from mmpose.registry import KEYPOINT_CODECS, METRICS, MODELS\n'
+            'for reg, names in ((KEYPOINT_CODECS, ["HIHHeatmap", '
+            '"H3RHeatmap"]), (MODELS, ["HIHHourglass", "HIHHead", '
+            '"H3RHead", "DistributionLoss", "H3RLoss"]), '
+            '(METRICS, ["FailureRateAUC"])):\n'
+            '    for name in names:\n'
+            '        assert reg.get(name) is not None, name\n')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_stock_mmpose_train_runs_our_config(tmp_path):
+    """MMPose's own tools/train.py runs our config: custom_imports suffices."""
+    from test_hih_train import tiny_overrides
+    root = fixture_dir('wflw')
+    stock_train = osp.join(
+        osp.dirname(mmpose.__file__), '.mim', 'tools', 'train.py')
+    proc = subprocess.run(
+        [sys.executable, stock_train,
+         osp.join(ROOT, 'configs', 'hih_wflw.py'), '--work-dir', tmp_path,
+         '--cfg-options', *tiny_overrides(root), 'train_cfg.max_epochs=1',
+         'train_cfg.val_interval=1'],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert any('NME' in r for r in read_scalars(tmp_path))
