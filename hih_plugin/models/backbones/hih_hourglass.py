@@ -4,6 +4,7 @@ from typing import Optional, Tuple
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule
 from mmpose.models.backbones.base_backbone import BaseBackbone
 from mmpose.models.backbones.resnet import Bottleneck
 from mmpose.registry import MODELS
@@ -32,6 +33,17 @@ def normal_init_(module: nn.Module, std: float = 0.001) -> None:
         elif isinstance(m, nn.modules.batchnorm._BatchNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+def init_hih_weights(module: BaseModule) -> None:
+    """The paper's N(0, 0.001), unless ``init_cfg`` loads pretrained
+    weights. Other init_cfgs are ignored: ConvModule's own (Kaiming) init
+    would override them anyway."""
+    cfg = module.init_cfg
+    if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+        BaseModule.init_weights(module)
+    else:
+        normal_init_(module)
 
 
 class Hourglass(nn.Module):
@@ -139,12 +151,7 @@ class HIHHourglass(BaseBackbone):
             for _ in range(num_stacks))
 
     def init_weights(self) -> None:
-        if (isinstance(self.init_cfg, dict)
-                and self.init_cfg.get('type') == 'Pretrained'):
-            super().init_weights()
-        else:
-            # ConvModule's own init (Kaiming) would override an init_cfg
-            normal_init_(self)
+        init_hih_weights(self)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         x = self.stem(x)

@@ -16,7 +16,7 @@ from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
                                  OptSampleList, Predictions)
 from torch import Tensor
 
-from ..backbones.hih_hourglass import normal_init_
+from ..backbones.hih_hourglass import init_hih_weights
 
 
 @MODELS.register_module()
@@ -150,12 +150,7 @@ class HIHHead(BaseHead):
         )
 
     def init_weights(self) -> None:
-        if (isinstance(self.init_cfg, dict)
-                and self.init_cfg.get('type') == 'Pretrained'):
-            super().init_weights()
-        else:
-            # ConvModule's own init (Kaiming) would override an init_cfg
-            normal_init_(self)
+        init_hih_weights(self)
 
     def forward(self, feats: Tuple[Tensor]) -> Tuple[List[Tensor], Tensor]:
         """Forward the head.
