@@ -63,9 +63,13 @@ model = dict(
         in_channels=256,
         out_channels=98,
         heatmaps_from_backbone=True,
+        # the paper's global decimal branch; configs/hih-local_wflw.py reads
+        # the decimal logits at each landmark's own cell instead
+        decimal_mode='global',
         decimal_channels=384,
         loss=dict(
             type='KeypointMSELoss', use_target_weight=True, loss_weight=1.0),
+        stack_loss='mean',  # as the official code: averaged over stacks
         decimal_loss=dict(type='DistributionLoss', loss_weight=0.05),
         decoder=codec),
     test_cfg=dict(

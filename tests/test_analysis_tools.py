@@ -1,5 +1,6 @@
 """The evidence tools of tools/analysis/ on tiny settings: they run, write
 what they promise, and their numbers make physical sense."""
+import argparse
 import importlib.util
 import json
 import os.path as osp
@@ -159,16 +160,46 @@ def test_subpixel_benchmark_tiny(tmp_path):
         res = json.load(f)
     rows = res['rows']
     assert [(r['stride'], r['method']) for r in rows] == [
-        (s, m) for s in (4, 8) for m in ('msra', 'dark', 'simcc', 'hih',
-                                         'h3r')]
+        (s, m) for s in (4, 8) for m in ('msra', 'dark', 'simcc', 'h3r',
+                                         'hih', 'hih-local')]
     for r in rows:
         assert np.isfinite(r['nme_percent']) and r['nme_percent'] > 0
         assert np.isfinite(r['final_loss'])
         # Predictions are decoded into the 64 px image.
         assert r['err_px_mean'] < 64 * 1.5
+        # every HIH row shows whether its decimal branch learnt
+        assert ('decimal_loss_end' in r) == r['method'].startswith('hih')
     assert all(r['ratio_to_msra'] == 1.0 for r in rows
                if r['method'] == 'msra')
     # The shared backbone is identical; heads differ.
     assert len({r['params'] for r in rows if r['method'] in ('msra', 'dark')
                 and r['stride'] == 4}) == 1
-    assert '| 8 | 8x8 | h3r |' in proc.stdout
+    assert '| anywhere | 8 | 8x8 | h3r |' in proc.stdout
+
+
+def test_subpixel_benchmark_regimes(tmp_path):
+    """Confined landmarks stay near their own anchor; faces are cropped
+    around their landmarks and scored by the inter-ocular distance."""
+    tool = load_tool('subpixel_benchmark')
+    args = argparse.Namespace(input_size=64, num_keypoints=3, num_train=40,
+                              num_test=10, confined_radius=3.,
+                              regime='confined')
+    (_, train, _), (_, test, _) = tool.make_data(args,
+                                                 np.random.default_rng(0))
+    both = np.concatenate([train, test])
+    spread = both.max(0) - both.min(0)  # per landmark and axis
+    assert (spread <= 6).all() and (spread > 4).all()
+    args.regime = 'anywhere'
+    (_, free, _), _ = tool.make_data(args, np.random.default_rng(0))
+    assert (free.max(0) - free.min(0) > 30).all()
+
+    run_tool('analysis/subpixel_benchmark.py', '--tiny', '--regime',
+             'confined', 'faces', '--methods', 'msra', 'hih-local',
+             '--strides', '4', '--out-dir', tmp_path, timeout=300)
+    with open(tmp_path / 'results.json') as f:
+        rows = json.load(f)['rows']
+    assert [(r['regime'], r['method']) for r in rows] == [
+        (g, m) for g in ('confined', 'faces') for m in ('msra', 'hih-local')]
+    face = [r for r in rows if r['regime'] == 'faces']
+    # inter-ocular NME: errors of several px over a ~20 px eye distance
+    assert all(r['nme_percent'] > 100 * r['err_px_mean'] / 64 for r in face)

@@ -1,4 +1,5 @@
-"""The twelve configs: {hih,h3r} x {wflw,cofw,300w,aflw,mpii,coco}.
+"""The twelve configs {hih,h3r} x {wflw,cofw,300w,aflw,mpii,coco}, and
+hih-local_wflw.
 
 Each config builds its full-size model and runs it once; shrunk through
 ``--cfg-options`` (never a separate config), it trains one iteration and
@@ -34,7 +35,8 @@ DATASETS = {
         bbox_file='test_coco_det_AP_H_56.json',
         keys=('coco/AP', )),
 }
-CONFIGS = [f'{m}_{name}' for m in ('hih', 'h3r') for name in DATASETS]
+CONFIGS = [f'{m}_{name}' for m in ('hih', 'h3r') for name in DATASETS
+           ] + ['hih-local_wflw']
 SPLITS = ('train', 'val', 'test')
 # One thread: the tiny models gain nothing from more, and on a loaded
 # machine torch's default thread pool makes them tens of times slower.

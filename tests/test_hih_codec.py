@@ -213,3 +213,51 @@ def test_decimal_size_mismatch_at_decode():
     with pytest.raises(ValueError, match='decimal_size'):
         codec.decode(np.zeros((1, 64, 64)), np.zeros((1, 4, 4)))
     assert isinstance(codec, HIHHeatmap)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), sigma=st.sampled_from([1., 1.5, 2.]),
+       n=st.integers(1, 3))
+def test_heatmap_is_the_gaussian_truncated_at_3_sigma(seed, sigma, n):
+    """Windowed writes equal the full-map Gaussian within 3 sigma of each
+    cell, 0 beyond (as the official code and MSRAHeatmap), max over
+    instances; keypoints near and past the borders included."""
+    codec = make(input_size=(64, 48), heatmap_size=(16, 12), sigma=sigma)
+    rng = np.random.default_rng(seed)
+    kpts = rng.uniform(-6, 70, (n, 5, 2))
+    enc = codec.encode(kpts)
+    cells = np.floor(kpts / codec.scale_factor + 0.5)
+    yy, xx = np.mgrid[0:12, 0:16]
+    expected = np.zeros((5, 12, 16))
+    for i in range(n):
+        for k in range(5):
+            cx, cy = cells[i, k]
+            if not (0 <= cx < 16 and 0 <= cy < 12):
+                continue
+            g = np.exp(-((xx - cx)**2 + (yy - cy)**2) / (2 * sigma**2))
+            inside = (np.abs(xx - cx) <= 3 * sigma) & \
+                (np.abs(yy - cy) <= 3 * sigma)
+            expected[k] = np.maximum(expected[k], g * inside)
+    np.testing.assert_allclose(enc['heatmaps'], expected, atol=1e-6)
+    valid = enc['keypoint_weights'] > 0
+    np.testing.assert_array_equal(enc['keypoint_cells'][valid],
+                                  cells[valid])
+    assert (enc['keypoint_cells'][~valid] == 0).all()
+
+
+def test_official_softmax_label_is_nearly_uniform_and_keeps_its_argmax():
+    """decimal_label='softmax': the official softmax over the bins of a
+    peak-1 Gaussian. At d = 8 and sigma 1 it peaks at 0.038 (uniform 1/64)
+    and its KL to uniform is below 0.03 nats, against 1.68 for ours."""
+    kpts = np.array([[[100.5, 60.5]]])  # a bin centre under 'official'
+    ours = make(convention='official').encode(kpts)['decimal_heatmaps']
+    off = make(convention='official', decimal_label='softmax').encode(
+        kpts)['decimal_heatmaps']
+    assert off.sum() == pytest.approx(1, abs=1e-6)
+    assert off.max() == pytest.approx(0.038, abs=0.001)
+    kl = float((off * np.log(off * 64)).sum())
+    assert 0.02 < kl < 0.03
+    assert float((ours * np.log(ours * 64 + 1e-30)).sum()) > 1.5
+    assert off.argmax() == ours.argmax()
+    with pytest.raises(ValueError, match="'gaussian'"):
+        make(decimal_label='uniform')

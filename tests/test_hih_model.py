@@ -68,7 +68,8 @@ def samples(codec_cfg, keypoints, flip_indices):
         s.gt_fields = PixelData(heatmaps=torch.from_numpy(enc['heatmaps']))
         s.gt_instance_labels = InstanceData(
             keypoint_weights=torch.from_numpy(enc['keypoint_weights']),
-            decimal_heatmaps=torch.from_numpy(enc['decimal_heatmaps']))
+            decimal_heatmaps=torch.from_numpy(enc['decimal_heatmaps']),
+            keypoint_cells=torch.from_numpy(enc['keypoint_cells']))
         s.gt_instances = InstanceData(keypoints=kpts[None])
         out.append(s)
     return out

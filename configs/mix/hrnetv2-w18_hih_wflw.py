@@ -29,6 +29,10 @@ model = dict(
         type='HIHHead',
         in_channels=270,  # HRNetV2's four branches, concatenated by the neck
         out_channels=98,
+        # the local read-out: HRNet's crop-wide landmarks are not where the
+        # paper's global branch learns (README, "HIH: Heatmap in Heatmap")
+        decimal_mode='local',
+        decimal_channels=384,
         loss=dict(type='KeypointMSELoss', use_target_weight=True),
         decimal_loss=dict(type='DistributionLoss', loss_weight=0.05),
         decoder=hih_codec))

@@ -14,16 +14,30 @@ own layers), its loss and its codec differ:
 * ``dark``  -- ``HeatmapHead`` + ``MSRAHeatmap(unbiased=True)``, MSE
 * ``simcc`` -- ``SimCCHead`` + ``SimCCLabel`` with one bin per heatmap cell
   (the same resolution), KL
-* ``hih``   -- ``HIHHead`` + ``HIHHeatmap`` (d = 8, or heatmap/2 when smaller)
+* ``hih``   -- ``HIHHead`` + ``HIHHeatmap`` (d = 8, or heatmap/2 when smaller),
+  the paper's global decimal branch
+* ``hih-local`` -- the same with ``decimal_mode='local'``: the decimal logits
+  are read at each landmark's own cell
 * ``h3r``   -- ``H3RHead`` + ``H3RHeatmap``, BCE
-* ``hih-w1`` (ablation, on request) -- ``hih`` with the decimal loss weighted
-  1.0 instead of the paper's 0.05
+* on request: ``hih-w1`` (``hih`` with the decimal loss weighted 1.0 instead
+  of the paper's 0.05) and ``hih-local-joint`` (``hih-local`` with d x d
+  joint bins instead of separable x and y bins)
+
+``--regime`` picks where landmarks are:
+
+* ``anywhere`` -- K blobs at uniformly random positions;
+* ``confined`` -- blob k stays within ``--confined-radius`` pixels (per axis)
+  of its own fixed anchor, as landmarks do in aligned face crops;
+* ``faces`` -- the 98-landmark faces of ``tools/make_demo_data.py`` under a
+  random pose, cropped top-down around their landmarks' box (padding 1.25)
+  as MMPose does; NME is inter-ocular (landmarks 60 and 72).
 
 Training runs through MMEngine's ``train_step`` on batches prepared by
 MMPose's own transforms (``GetBBoxCenterScale``, ``TopdownAffine``,
 ``GenerateTarget``, ``PackPoseInputs``); testing through ``test_step``, which
-decodes with each codec. NME is the mean landmark error over the image width,
-in percent.
+decodes with each codec. For blobs, NME is the mean landmark error over the
+image width, in percent. HIH rows also report ``loss_decimal`` averaged over
+the first and the last steps, which shows whether the decimal branch learnt.
 
 The default input is 64x64 with strides 4 and 8 (16x16 and 8x8 heatmaps).
 HIH's decimal branch downsamples the heatmap-sized feature to d x d, so the
@@ -31,9 +45,12 @@ coarse heatmap must be at least 2d = 8 cells; 8x8 at 64 px has the same
 relative resolution as stride 16 at 128 px, for a quarter of the compute
 (``--input-size 128 --strides 4 16`` runs that).
 
-Example (the run reported in the README)::
+Examples (the runs reported in the README)::
 
-    python tools/analysis/subpixel_benchmark.py --out-dir docs/results/subpixel
+    python tools/analysis/subpixel_benchmark.py --regime anywhere confined \
+        --methods msra dark h3r hih hih-local --out-dir docs/results/subpixel
+    python tools/analysis/subpixel_benchmark.py --regime faces \
+        --input-size 128 --strides 4 --out-dir docs/results/faces
 """
 import argparse
 import copy
@@ -49,17 +66,23 @@ from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
-
-import hih_plugin  # noqa: F401  registers HIH and H3R parts
-from hih_plugin.utils.cli import UserError, cli_main
 from mmpose.datasets.transforms import (GenerateTarget, GetBBoxCenterScale,
                                         PackPoseInputs, TopdownAffine)
 from mmpose.registry import MODELS
 
-METHODS = ['msra', 'dark', 'simcc', 'hih', 'h3r']
-# Ablation, not in the default list: HIH with the decimal (CSC) loss weighted
-# 1.0 instead of the paper's 0.05.
-EXTRA_METHODS = ['hih-w1']
+import hih_plugin  # noqa: F401  registers HIH and H3R parts
+from hih_plugin.utils.cli import UserError, cli_main
+
+# tools/ is no package: the face drawing of tools/make_demo_data.py
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import make_demo_data  # noqa: E402
+
+METHODS = ['msra', 'dark', 'simcc', 'h3r', 'hih', 'hih-local']
+# Ablations, not in the default list: HIH with the decimal (CSC) loss
+# weighted 1.0 instead of the paper's 0.05; local HIH with joint d x d bins.
+EXTRA_METHODS = ['hih-w1', 'hih-local-joint']
+REGIMES = ['anywhere', 'confined', 'faces']
+EYES = (60, 72)  # WFLW's outer eye corners, the inter-ocular distance
 
 # One distinct colour per landmark, so that the K landmarks are told apart.
 PALETTE = np.array([[230, 40, 40], [40, 200, 40], [50, 80, 240],
@@ -71,11 +94,18 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--methods', nargs='+', default=METHODS,
                         choices=METHODS + EXTRA_METHODS)
+    parser.add_argument('--regime', nargs='+', default=['anywhere'],
+                        choices=REGIMES, help='where landmarks are (above)')
+    parser.add_argument(
+        '--confined-radius', type=float, default=3.,
+        help='confined regime: landmarks stay within this many pixels of '
+        'their anchor on each axis, at a 64 px input (scaled with the input)')
     parser.add_argument('--input-size', type=int, default=64)
     parser.add_argument('--strides', type=int, nargs='+', default=[4, 8],
                         help='heatmap strides (input / heatmap size); each '
                         'must be a power of 2 between 2 and 16')
-    parser.add_argument('--num-keypoints', type=int, default=4)
+    parser.add_argument('--num-keypoints', type=int, default=4,
+                        help='blobs per image (the faces regime has 98)')
     parser.add_argument('--num-train', type=int, default=4000)
     parser.add_argument('--num-test', type=int, default=500)
     parser.add_argument('--steps', type=int, default=1500)
@@ -89,12 +119,12 @@ def parse_args():
         'threads spin-wait (measured here: 0.5 s against 0.04 s a step)')
     parser.add_argument(
         '--tiny', action='store_true',
-        help='a seconds-long smoke run for tests: input 64, strides 4 and 8, '
-        '10 steps of batch 8, 16 test images (numbers mean nothing)')
+        help='a seconds-long smoke run for tests: input 64, 10 steps of '
+        'batch 8, 32 train and 16 test images (numbers mean nothing)')
     parser.add_argument('--out-dir', default='work_dirs/subpixel_benchmark')
     args = parser.parse_args()
     if args.tiny:
-        args.input_size, args.strides = 64, [4, 8]
+        args.input_size = 64
         args.steps, args.batch_size = 10, 8
         args.num_train, args.num_test = 32, 16
     for s in args.strides:
@@ -107,11 +137,17 @@ def parse_args():
     return args
 
 
-def make_images(num, size, num_keypoints, rng, noise=4.):
+def make_images(num, size, num_keypoints, rng, noise=4., anchors=None,
+                radius=0.):
     """Images (N, S, S, 3) uint8 and exact landmarks (N, K, 2) float64,
-    with Gaussian pixel noise of std ``noise``."""
+    with Gaussian pixel noise of std ``noise``. With ``anchors`` (K, 2),
+    landmark k lies within ``radius`` pixels of anchor k on each axis."""
     margin = 0.1 * size
-    kpts = rng.uniform(margin, size - 1 - margin, (num, num_keypoints, 2))
+    if anchors is None:
+        kpts = rng.uniform(margin, size - 1 - margin,
+                           (num, num_keypoints, 2))
+    else:
+        kpts = anchors + rng.uniform(-radius, radius, (num, ) + anchors.shape)
     sigmas = rng.uniform(1.2, 2.2, (num, num_keypoints)) * size / 64
     grid = np.arange(size, dtype=np.float32)
     imgs = np.empty((num, size, size, 3), np.uint8)
@@ -129,6 +165,41 @@ def make_images(num, size, num_keypoints, rng, noise=4.):
         img += rng.normal(0, noise, img.shape).astype(np.float32)
         imgs[n] = np.clip(np.round(img), 0, 255)
     return imgs, kpts
+
+
+def make_faces(num, size, rng):
+    """Drawn 98-landmark faces (``tools/make_demo_data.py``) in images twice
+    the input size, with their landmarks and landmark boxes (x1, y1, x2, y2).
+    """
+    imgs, kpts = [], []
+    for _ in range(num):
+        pts = make_demo_data.random_pose(
+            make_demo_data.face_template(rng), 2 * size, rng)
+        imgs.append(make_demo_data.render(pts, 2 * size, rng))
+        kpts.append(pts)
+    kpts = np.stack(kpts)
+    boxes = np.concatenate([kpts.min(1), kpts.max(1)], -1)
+    return np.stack(imgs), kpts, boxes
+
+
+def make_data(args, rng):
+    """Train and test sets ``(images, landmarks, boxes)`` of the regime."""
+    size, K = args.input_size, args.num_keypoints
+    if args.regime == 'faces':
+        return (make_faces(args.num_train, size, rng),
+                make_faces(args.num_test, size, rng))
+    anchors, radius = None, 0.
+    if args.regime == 'confined':
+        radius = args.confined_radius * size / 64
+        margin = 0.1 * size + radius
+        anchors = rng.uniform(margin, size - 1 - margin, (K, 2))
+    whole = np.array([0, 0, size, size], np.float32)
+    out = []
+    for num in (args.num_train, args.num_test):
+        imgs, kpts = make_images(num, size, K, rng, anchors=anchors,
+                                 radius=radius)
+        out.append((imgs, kpts, np.tile(whole, (num, 1))))
+    return out
 
 
 def method_model(method, size, stride, K):
@@ -163,13 +234,16 @@ def method_model(method, size, stride, K):
                     loss=dict(type='KLDiscretLoss', use_target_weight=True,
                               beta=10., label_softmax=True),
                     decoder=codec)
-    elif method in ('hih', 'hih-w1'):
+    elif method.startswith('hih'):
         codec = dict(type='HIHHeatmap', input_size=(size, size),
                      heatmap_size=(hm, hm), decimal_size=min(8, hm // 2),
                      sigma=1.5, decimal_sigma=1.0, decode_mode='argmax')
         head = dict(type='HIHHead', in_channels=feat, out_channels=K,
                     heatmaps_from_backbone=False, deconv_out_channels=deconvs,
                     decimal_channels=32,
+                    decimal_mode='local' if 'local' in method else 'global',
+                    decimal_bins='joint' if 'joint' in method else 'separable',
+
                     loss=dict(type='KeypointMSELoss', use_target_weight=True),
                     decimal_loss=dict(
                         type='DistributionLoss',
@@ -203,8 +277,8 @@ def method_model(method, size, stride, K):
 class Batcher:
     """Turns images into model batches with MMPose's top-down transforms."""
 
-    def __init__(self, size, codec=None):
-        self.transforms = [GetBBoxCenterScale(padding=1.0),
+    def __init__(self, size, codec=None, padding=1.0):
+        self.transforms = [GetBBoxCenterScale(padding=padding),
                            TopdownAffine(input_size=(size, size))]
         if codec is not None:
             self.transforms.append(
@@ -212,13 +286,12 @@ class Batcher:
         self.transforms.append(PackPoseInputs())
         self.size = size
 
-    def __call__(self, imgs, kpts):
+    def __call__(self, imgs, kpts, boxes):
         items = []
-        for img, kp in zip(imgs, kpts):
-            # The bbox is the whole image, so the affine is the identity.
+        for img, kp, box in zip(imgs, kpts, boxes):
             results = dict(
                 img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2],
-                bbox=np.array([[0, 0, self.size, self.size]], np.float32),
+                bbox=np.asarray(box, np.float32)[None],
                 bbox_score=np.ones(1, np.float32),
                 keypoints=kp[None].astype(np.float32),
                 keypoints_visible=np.ones((1, len(kp)), np.float32))
@@ -228,8 +301,8 @@ class Batcher:
         return pseudo_collate(items)
 
 
-def train_and_test(method, stride, args, train, test):
-    size, K = args.input_size, args.num_keypoints
+def train_and_test(method, stride, args, regime, train, test):
+    size, K = args.input_size, train[1].shape[1]
     cfg, codec = method_model(method, size, stride, K)
     model = MODELS.build(cfg)
     # Seeded right before the initialisation, which visits the backbone
@@ -244,35 +317,84 @@ def train_and_test(method, stride, args, train, test):
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim.optimizer, lambda i: min(1., (i + 1) / warm) * 0.5 *
         (1 + np.cos(np.pi * i / args.steps)))
-    train_batches = Batcher(size, codec)
+    padding = 1.25 if regime == 'faces' else 1.0
+    train_batches = Batcher(size, codec, padding)
     order = np.random.default_rng(args.seed)
-    imgs, kpts = train
+    imgs, kpts, boxes = train
     t0 = time.perf_counter()
     model.train()
-    last = []
+    history = []
     for step in range(args.steps):
         idx = order.choice(len(imgs), args.batch_size, replace=False)
-        losses = model.train_step(train_batches(imgs[idx], kpts[idx]), optim)
+        losses = model.train_step(
+            train_batches(imgs[idx], kpts[idx], boxes[idx]), optim)
         sched.step()
-        last.append(sum(float(v.detach()) if torch.is_tensor(v) else v
-                        for k, v in losses.items() if k.startswith('loss')))
+        history.append({k: float(v.detach()) for k, v in losses.items()
+                        if k.startswith('loss')})
     train_s = time.perf_counter() - t0
 
     model.eval()
-    test_batches = Batcher(size)
+    test_batches = Batcher(size, padding=padding)
     preds = []
     with torch.no_grad():
         for i in range(0, len(test[0]), 64):
-            out = model.test_step(test_batches(test[0][i:i + 64],
-                                               test[1][i:i + 64]))
+            out = model.test_step(
+                test_batches(*(t[i:i + 64] for t in test)))
             preds += [s.pred_instances.keypoints[0] for s in out]
     err = np.linalg.norm(np.stack(preds) - test[1], axis=-1)
-    return dict(
-        method=method, stride=stride, heatmap_size=size // stride,
-        nme_percent=100. * float(err.mean()) / size,
+    if regime == 'faces':
+        norm = np.linalg.norm(test[1][:, EYES[0]] - test[1][:, EYES[1]],
+                              axis=-1)[:, None]
+    else:
+        norm = size
+    window = max(1, min(50, args.steps // 10))
+
+    def mean_loss(part, key=None):
+        return float(np.mean([sum(h.values()) if key is None else h[key]
+                              for h in part]))
+
+    row = dict(
+        regime=regime, method=method, stride=stride,
+        heatmap_size=size // stride,
+        nme_percent=100. * float((err / norm).mean()),
         err_px_mean=float(err.mean()), err_px_median=float(np.median(err)),
-        final_loss=float(np.mean(last[-20:])), train_s=train_s,
+        final_loss=mean_loss(history[-window:]), train_s=train_s,
         params=int(sum(p.numel() for p in model.parameters())))
+    if 'loss_decimal' in history[0]:
+        row.update(
+            decimal_loss_start=mean_loss(history[:window], 'loss_decimal'),
+            decimal_loss_end=mean_loss(history[-window:], 'loss_decimal'))
+    return row
+
+
+def markdown(rows, args, total):
+    S = args.input_size
+    lines = [
+        f'Synthetic sub-pixel benchmark: input {S}x{S}, '
+        f'{args.num_train} train / {args.num_test} test images, '
+        f'{args.steps} steps of batch {args.batch_size}, Adam lr '
+        f'{args.lr} (warm-up, cosine), seed {args.seed}, '
+        f'{torch.get_num_threads()} torch thread(s), {total / 60:.1f} min in '
+        f'all. Blob regimes: K={args.num_keypoints}, NME = mean error / {S} '
+        'px; faces: K=98, NME = mean error / inter-ocular distance (60/72); '
+        'in %. loss_decimal: mean of the first and of the last '
+        f'{max(1, min(50, args.steps // 10))} steps.', '',
+        '| regime | stride | heatmap | method | NME (%) | mean err (px) | '
+        'x msra | loss_decimal start -> end | params | train s |',
+        '| --- ' * 10 + '|'
+    ]
+    for r in rows:
+        ratio = r.get('ratio_to_msra')
+        dec = (f'{r["decimal_loss_start"]:.4g} -> {r["decimal_loss_end"]:.4g}'
+               if 'decimal_loss_start' in r else 'n/a')
+        lines.append(
+            f'| {r["regime"]} | {r["stride"]} | '
+            f'{r["heatmap_size"]}x{r["heatmap_size"]} | '
+            f'{r["method"]} | {r["nme_percent"]:.3f} | '
+            f'{r["err_px_mean"]:.3f} | '
+            f'{"n/a" if ratio is None else f"{ratio:.2f}"} | {dec} | '
+            f'{r["params"]} | {r["train_s"]:.0f} |')
+    return '\n'.join(lines) + '\n'
 
 
 @cli_main
@@ -283,56 +405,43 @@ def main():
     # Keep stdout to results: no per-parameter initialisation report.
     MMLogger.get_instance('subpixel_benchmark', log_level='WARNING')
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    train = make_images(args.num_train, args.input_size, args.num_keypoints,
-                        rng)
-    test = make_images(args.num_test, args.input_size, args.num_keypoints,
-                       rng)
-    print(f'generated {args.num_train} train / {args.num_test} test images '
-          f'in {time.perf_counter() - t0:.1f}s', flush=True)
     rows = []
-    for stride in args.strides:
-        for method in args.methods:
-            row = train_and_test(method, stride, args, train, test)
-            rows.append(row)
-            print(f'stride {stride:2d} {method:6s} '
-                  f'NME {row["nme_percent"]:.3f}%'
-                  f' ({row["err_px_mean"]:.3f} px), loss '
-                  f'{row["final_loss"]:.4g}, {row["train_s"]:.0f}s',
-                  flush=True)
+    for regime in args.regime:
+        # the same data for every stride and method of a regime
+        rng = np.random.default_rng(args.seed)
+        args_r = argparse.Namespace(**vars(args))
+        args_r.regime = regime
+        t1 = time.perf_counter()
+        train, test = make_data(args_r, rng)
+        print(f'{regime}: generated {len(train[0])} train / {len(test[0])} '
+              f'test images in {time.perf_counter() - t1:.1f}s', flush=True)
+        for stride in args.strides:
+            for method in args.methods:
+                row = train_and_test(method, stride, args, regime, train,
+                                     test)
+                rows.append(row)
+                print(f'{regime} stride {stride:2d} {method:15s} '
+                      f'NME {row["nme_percent"]:.3f}%'
+                      f' ({row["err_px_mean"]:.3f} px), loss '
+                      f'{row["final_loss"]:.4g}, {row["train_s"]:.0f}s',
+                      flush=True)
     for r in rows:
         ref = next((q for q in rows if q['method'] == 'msra'
-                    and q['stride'] == r['stride']), None)
+                    and q['stride'] == r['stride']
+                    and q['regime'] == r['regime']), None)
         if ref is not None:
             r['ratio_to_msra'] = r['nme_percent'] / ref['nme_percent']
 
     total = time.perf_counter() - t0
-    S = args.input_size
-    lines = [
-        f'Synthetic sub-pixel benchmark: input {S}x{S}, K={args.num_keypoints}'
-        f' blobs, {args.num_train} train / {args.num_test} test images, '
-        f'{args.steps} steps of batch {args.batch_size}, Adam lr '
-        f'{args.lr} (warm-up, cosine), seed {args.seed}, {torch.get_num_threads()} threads, '
-        f'{total / 60:.1f} min in all. NME = mean error / {S} px, in %.', '',
-        '| stride | heatmap | method | NME (%) | mean err (px) | '
-        'x msra | params | train s |', '| --- ' * 8 + '|'
-    ]
-    for r in rows:
-        ratio = r.get('ratio_to_msra')
-        lines.append(
-            f'| {r["stride"]} | {r["heatmap_size"]}x{r["heatmap_size"]} | '
-            f'{r["method"]} | {r["nme_percent"]:.3f} | '
-            f'{r["err_px_mean"]:.3f} | '
-            f'{"n/a" if ratio is None else f"{ratio:.2f}"} | {r["params"]} | '
-            f'{r["train_s"]:.0f} |')
-    md = '\n'.join(lines) + '\n'
+    md = markdown(rows, args, total)
     print(md)
     os.makedirs(args.out_dir, exist_ok=True)
     with open(osp.join(args.out_dir, 'results.md'), 'w') as f:
         f.write(md)
     meta = {k: v for k, v in vars(args).items() if k != 'out_dir'}
     meta.update(total_s=total, torch_threads=torch.get_num_threads(),
+                date=time.strftime('%Y-%m-%d'),
                 command=' '.join(['python', osp.relpath(sys.argv[0])] +
                                  sys.argv[1:]))
     with open(osp.join(args.out_dir, 'results.json'), 'w') as f:

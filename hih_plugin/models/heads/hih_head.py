@@ -4,6 +4,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.structures import InstanceData, PixelData
 from mmpose.evaluation.functional import pose_pck_accuracy
@@ -17,6 +18,68 @@ from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
 from torch import Tensor
 
 from ..backbones.hih_hourglass import init_hih_weights
+
+DECIMAL_MODES = ('global', 'local')
+DECIMAL_BINS = ('separable', 'joint')
+STACK_LOSSES = ('mean', 'sum')
+
+
+class LocalDecimalReadout(nn.Module):
+    """Decimal logits read at each keypoint's own integer cell (local CSC).
+
+    A 3x3 convolution with BN and ReLU, evaluated only at the K cells (its
+    3x3 patches are gathered, so the cost does not grow with the heatmap
+    size), then a per-keypoint linear layer to the logits: ``d`` x-bins plus
+    ``d`` y-bins summed into a (d, d) map (``'separable'``: the softmax of
+    the sum is the product of the per-axis softmaxes, which matches the
+    codec's separable Gaussian label), or ``d * d`` bins (``'joint'``).
+
+    Args:
+        in_channels (int): Channels of the heatmap-resolution feature
+        channels (int): Width of the 3x3 convolution
+        num_keypoints (int): K
+        decimal_size (int): d
+        bins (str): ``'separable'`` or ``'joint'``
+    """
+
+    def __init__(self, in_channels: int, channels: int, num_keypoints: int,
+                 decimal_size: int, bins: str = 'separable') -> None:
+        super().__init__()
+        self.decimal_size = decimal_size
+        self.bins = bins
+        out = 2 * decimal_size if bins == 'separable' else decimal_size**2
+        # weights laid out as a (channels, in_channels, 3, 3) convolution
+        self.conv = nn.Linear(in_channels * 9, channels, bias=False)
+        self.norm = nn.BatchNorm1d(channels)
+        self.weight = nn.Parameter(torch.zeros(num_keypoints, channels, out))
+        self.bias = nn.Parameter(torch.zeros(num_keypoints, out))
+
+    def init_weights(self, std: float = 0.001) -> None:
+        nn.init.normal_(self.weight, std=std)
+        nn.init.zeros_(self.bias)
+
+    def forward(self, feature: Tensor, cells: Tensor) -> Tensor:
+        """Logits (B, K, d, d) of the features around ``cells`` (B, K, 2)
+        (integer ``[x, y]``, clamped into the map)."""
+        B, C, H, W = feature.shape
+        K = cells.shape[1]
+        x = cells[..., 0].long().clamp(0, W - 1)
+        y = cells[..., 1].long().clamp(0, H - 1)
+        t = torch.arange(3, device=feature.device)
+        dy, dx = (a.flatten() for a in torch.meshgrid(t, t, indexing='ij'))
+        # index into the map zero-padded by 1, so border patches are valid
+        idx = (y[..., None] + dy) * (W + 2) + x[..., None] + dx  # (B, K, 9)
+        patches = F.pad(feature, (1, 1, 1, 1)).flatten(2).gather(
+            2, idx.view(B, 1, K * 9).expand(B, C, K * 9))
+        patches = patches.view(B, C, K, 9).transpose(1, 2).reshape(
+            B * K, C * 9)
+        h = F.relu(self.norm(self.conv(patches))).view(B, K, -1)
+        logits = torch.einsum('bkc,kco->bko', h, self.weight) + self.bias
+        d = self.decimal_size
+        if self.bins == 'separable':
+            lx, ly = logits.split(d, dim=-1)
+            return ly[..., :, None] + lx[..., None, :]
+        return logits.view(B, K, d, d)
 
 
 @MODELS.register_module()
@@ -35,9 +98,21 @@ class HIHHead(BaseHead):
       ResNet, ...); the head reads ``feats[-1]``, optionally upsamples it
       with deconvolutions, and predicts the heatmaps with a 1x1 conv.
 
-    Decimal branch (as in the paper): 1x1 conv to ``decimal_channels``,
-    3x3/2 max-pool, stride-2 residual blocks down to d x d, 1x1 conv, 1x1
-    conv to K logits maps.
+    Decimal branch, ``decimal_mode``:
+
+    - ``'global'`` (the paper's): 1x1 conv to ``decimal_channels``, 3x3/2
+      max-pool, stride-2 residual blocks down to d x d, 1x1 conv, 1x1 conv
+      to K logits maps. Bin (i, j) of a keypoint is read at a fixed place of
+      the down-sampled map, wherever the keypoint is, so it learns only when
+      keypoints stay near fixed places (aligned face crops).
+    - ``'local'`` (ours): a :class:`LocalDecimalReadout` reads each
+      keypoint's logits at its own integer cell of the heatmap-resolution
+      feature: the ground-truth cell in :meth:`loss`, the predicted argmax
+      cell in :meth:`predict`. It learns wherever keypoints are.
+
+    Both return (B, K, d, d) logits, so the codec, the loss, decoding and
+    the flip test are the same. In the flip test each view reads its own
+    argmax cells.
 
     Flip test (``test_cfg.flip_test``, ``flip_mode='heatmap'``): the flipped
     branch's heatmaps and decimal distributions are both mirrored (x bins
@@ -60,8 +135,15 @@ class HIHHead(BaseHead):
             deconvolutions before the heatmap conv, for single-feature
             backbones whose output is smaller than the heatmap (e.g. ResNet).
             Defaults to ``None``
-        loss (dict): Integer heatmap loss, applied to every stack and summed.
+        decimal_mode (str): ``'global'`` or ``'local'``, see above.
+            Defaults to ``'global'``
+        decimal_bins (str): Local mode only: ``'separable'`` x and y bins or
+            ``'joint'`` d x d bins. Defaults to ``'separable'``
+        loss (dict): Integer heatmap loss, applied to every stack.
             Defaults to ``KeypointMSELoss`` with target weights, weight 1.0
+        stack_loss (str): ``'mean'`` averages the heatmap loss over stacks,
+            as the official code's single ``MSELoss`` over the stacked
+            tensors does; ``'sum'`` adds them. Defaults to ``'mean'``
         decimal_loss (dict): Decimal loss. Defaults to
             ``DistributionLoss`` with weight 0.05
         init_cfg (dict, optional): Only a ``Pretrained`` config is used;
@@ -77,12 +159,25 @@ class HIHHead(BaseHead):
                  heatmaps_from_backbone: bool = False,
                  decimal_channels: int = 384,
                  deconv_out_channels: Optional[Sequence[int]] = None,
+                 decimal_mode: str = 'global',
+                 decimal_bins: str = 'separable',
+                 stack_loss: str = 'mean',
                  loss: ConfigType = dict(
                      type='KeypointMSELoss', use_target_weight=True),
                  decimal_loss: ConfigType = dict(
                      type='DistributionLoss', loss_weight=0.05),
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg)
+        for name, value, choices in (
+                ('decimal_mode', decimal_mode, DECIMAL_MODES),
+                ('decimal_bins', decimal_bins, DECIMAL_BINS),
+                ('stack_loss', stack_loss, STACK_LOSSES)):
+            if value not in choices:
+                raise ValueError(
+                    f'HIHHead: {name}={value!r} is unknown; choose one of '
+                    f'{", ".join(map(repr, choices))}')
+        self.decimal_mode = decimal_mode
+        self.stack_loss = stack_loss
         if decoder is None:
             raise ValueError(
                 'HIHHead needs decoder=codec (an HIHHeatmap config): the '
@@ -100,17 +195,12 @@ class HIHHead(BaseHead):
 
         W, H = self.decoder.heatmap_size
         d = self.decoder.decimal_size
-        if min(W, H) < 2 * d:
+        if decimal_mode == 'global' and min(W, H) < 2 * d:
             raise ValueError(
                 f'HIHHead: heatmap_size {(W, H)} must be at least twice '
-                f'decimal_size={d} on both sides, so that the decimal branch '
-                'can downsample to d x d; lower decimal_size or raise the '
-                'heatmap size')
-        # Stride-2 steps while the short side stays >= d; a non-square or
-        # non-power-of-2 heatmap (e.g. 48x64 for COCO) ends with an adaptive
-        # pool to d x d, the paper's 64 -> 8 needs none.
-        num_down = int(math.log2(min(W, H) / d))
-        final = (math.ceil(H / 2**num_down), math.ceil(W / 2**num_down))
+                f'decimal_size={d} on both sides, so that the global decimal '
+                'branch can downsample to d x d; lower decimal_size, raise '
+                "the heatmap size, or use decimal_mode='local'")
 
         feat_channels = in_channels
         self.heatmap_layers = None
@@ -130,7 +220,23 @@ class HIHHead(BaseHead):
                 'heatmaps_from_backbone=False; a stacked backbone already '
                 'outputs heatmap-sized features')
 
-        C = decimal_channels
+        self.feat_channels = feat_channels
+        if decimal_mode == 'local':
+            self.decimal_readout = LocalDecimalReadout(
+                feat_channels, decimal_channels, out_channels, d,
+                decimal_bins)
+        else:
+            self.decimal_layers = self._global_branch(feat_channels,
+                                                      decimal_channels)
+
+    def _global_branch(self, in_channels: int, C: int) -> nn.Sequential:
+        W, H = self.decoder.heatmap_size
+        d = self.decoder.decimal_size
+        # Stride-2 steps while the short side stays >= d; a non-square or
+        # non-power-of-2 heatmap (e.g. 48x64 for COCO) ends with an adaptive
+        # pool to d x d, the paper's 64 -> 8 needs none.
+        num_down = int(math.log2(min(W, H) / d))
+        final = (math.ceil(H / 2**num_down), math.ceil(W / 2**num_down))
         bn = dict(type='BN')
         blocks = [
             BasicBlock(
@@ -141,22 +247,31 @@ class HIHHead(BaseHead):
         ]
         if final != (d, d):
             blocks.append(nn.AdaptiveAvgPool2d((d, d)))
-        self.decimal_layers = nn.Sequential(
-            ConvModule(feat_channels, C, 1, norm_cfg=bn),
+        return nn.Sequential(
+            ConvModule(in_channels, C, 1, norm_cfg=bn),
             nn.MaxPool2d(3, 2, padding=1),
             *blocks,
             ConvModule(C, C, 1, norm_cfg=bn),
-            nn.Conv2d(C, out_channels, 1),
+            nn.Conv2d(C, self.out_channels, 1),
         )
 
     def init_weights(self) -> None:
         init_hih_weights(self)
+        is_pretrained = isinstance(self.init_cfg, dict) and \
+            self.init_cfg.get('type') == 'Pretrained'
+        if self.decimal_mode == 'local' and not is_pretrained:
+            self.decimal_readout.init_weights()
 
-    def forward(self, feats: Tuple[Tensor]) -> Tuple[List[Tensor], Tensor]:
+    def forward(self,
+                feats: Tuple[Tensor],
+                cells: Optional[Tensor] = None) -> Tuple[List[Tensor], Tensor]:
         """Forward the head.
 
         Args:
             feats (Tuple[Tensor]): Backbone (or neck) outputs
+            cells (Tensor, optional): Local mode: the integer cells (B, K, 2)
+                to read the decimal logits at. Defaults to the argmax cells
+                of the last heatmaps
 
         Returns:
             tuple:
@@ -177,7 +292,19 @@ class HIHHead(BaseHead):
             feature = self.upsample(feats[-1])
             heatmaps = [self.heatmap_layers(feature)]
         self._check_sizes(heatmaps, feature)
-        return heatmaps, self.decimal_layers(feature)
+        if self.decimal_mode == 'global':
+            return heatmaps, self.decimal_layers(feature)
+        if cells is None:
+            cells = self._argmax_cells(heatmaps[-1])
+        return heatmaps, self.decimal_readout(feature, cells)
+
+    @staticmethod
+    def _argmax_cells(heatmaps: Tensor) -> Tensor:
+        """The cells the codec decodes from: argmax of each map."""
+        W = heatmaps.shape[-1]
+        idx = heatmaps.detach().flatten(2).argmax(-1)
+        return torch.stack([idx % W, torch.div(idx, W, rounding_mode='floor')],
+                           -1)
 
     def _check_sizes(self, heatmaps: List[Tensor], feature: Tensor) -> None:
         W, H = self.decoder.heatmap_size
@@ -194,7 +321,7 @@ class HIHHead(BaseHead):
                     f'{W}x{H}; set codec heatmap_size to the backbone output '
                     'size (input_size / backbone stride), or add '
                     'deconv_out_channels to upsample')
-        if feature.shape[1] != self.decimal_layers[0].conv.in_channels:
+        if feature.shape[1] != self.feat_channels:
             raise ValueError(
                 f'HIHHead: feature has {feature.shape[1]} channels but '
                 f'in_channels={self.in_channels}; set in_channels to the '
@@ -268,31 +395,45 @@ class HIHHead(BaseHead):
              feats: Tuple[Tensor],
              batch_data_samples: OptSampleList,
              train_cfg: ConfigType = {}) -> dict:
-        """Heatmap loss summed over stacks, plus the decimal loss.
+        """Heatmap loss over stacks (``stack_loss``), plus the decimal loss.
 
         Returns:
             dict: ``loss_kpt``, ``loss_decimal`` and ``acc_pose``.
         """
-        heatmaps, logits = self.forward(feats)
         gt_heatmaps = torch.stack(
             [d.gt_fields.heatmaps for d in batch_data_samples])
-        gt_decimal = torch.cat([
-            d.gt_instance_labels.decimal_heatmaps for d in batch_data_samples
-        ])
-        keypoint_weights = torch.cat([
-            d.gt_instance_labels.keypoint_weights for d in batch_data_samples
-        ])
-        if gt_decimal.shape != logits.shape:
+        labels = [d.gt_instance_labels for d in batch_data_samples]
+        gt_decimal = torch.cat([lb.decimal_heatmaps for lb in labels])
+        keypoint_weights = torch.cat([lb.keypoint_weights for lb in labels])
+        expected = (len(labels), self.out_channels, *gt_decimal.shape[-2:])
+        if (tuple(gt_decimal.shape) != expected
+                or gt_decimal.shape[-1] != self.decoder.decimal_size):
             raise ValueError(
                 f'HIHHead: decimal labels {tuple(gt_decimal.shape)} do not '
-                f'match decimal logits {tuple(logits.shape)}; the head '
-                'trains one instance per sample (top-down) and needs the '
-                'same HIHHeatmap codec in GenerateTarget and in the head')
+                f'fit a batch of {len(labels)} with {self.out_channels} '
+                f'keypoints and decimal_size={self.decoder.decimal_size}; '
+                'the head trains one instance per sample (top-down) and '
+                'needs the same HIHHeatmap codec in GenerateTarget and in '
+                'the head')
+        cells = None
+        if self.decimal_mode == 'local':
+            if not all('keypoint_cells' in lb for lb in labels):
+                raise ValueError(
+                    "HIHHead(decimal_mode='local') reads the ground-truth "
+                    'cells from gt_instance_labels.keypoint_cells, which '
+                    'HIHHeatmap writes; encode the targets with HIHHeatmap '
+                    'in GenerateTarget')
+            cells = torch.cat([lb.keypoint_cells for lb in labels])
+            cells = cells.round().long()
+        heatmaps, logits = self.forward(feats, cells)
 
+        loss_kpt = sum(
+            self.loss_module(hm, gt_heatmaps, keypoint_weights)
+            for hm in heatmaps)
+        if self.stack_loss == 'mean':
+            loss_kpt = loss_kpt / len(heatmaps)
         losses = dict(
-            loss_kpt=sum(
-                self.loss_module(hm, gt_heatmaps, keypoint_weights)
-                for hm in heatmaps),
+            loss_kpt=loss_kpt,
             loss_decimal=self.decimal_loss_module(logits, gt_decimal,
                                                   keypoint_weights))
         if train_cfg.get('compute_acc', True):

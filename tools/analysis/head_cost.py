@@ -1,0 +1,139 @@
+"""Parameters and train-step time of HIH's decimal branches on HRNetV2-W18.
+
+Builds MMPose's stock HRNetV2-W18 WFLW model (256x256 input, 64x64 heatmaps,
+``HeatmapHead``) and the same model with ``HIHHead`` in each decimal mode
+(``configs/mix/hrnetv2-w18_hih_wflw.py``), and times MMEngine's
+``train_step`` (forward, backward, Adam step) on the same batch of random
+images with codec targets. The variants are interleaved within each repeat
+and the median is reported as a ratio to ``HeatmapHead`` measured in the same
+run, so load on a shared machine affects all of them alike.
+
+Example (the run reported in the README)::
+
+    python tools/analysis/head_cost.py --out docs/results/head_cost.json
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import time
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.optim import OptimWrapper
+from mmengine.registry import init_default_scope
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from subpixel_benchmark import Batcher  # noqa: E402
+
+import hih_plugin  # noqa: F401,E402  registers HIHHead
+import mmpose  # noqa: E402
+from hih_plugin.utils.cli import cli_main  # noqa: E402
+from mmpose.registry import MODELS  # noqa: E402
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+MIX_CONFIG = osp.join(ROOT, 'configs', 'mix', 'hrnetv2-w18_hih_wflw.py')
+STOCK_CONFIG = ('face_2d_keypoint/topdown_heatmap/wflw/'
+                'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--repeats', type=int, default=7,
+                        help='timed steps per variant; the median is kept')
+    parser.add_argument(
+        '--threads', type=int, default=1,
+        help='torch threads; 1 by default, because idle OpenMP threads '
+        'spin-wait on cores shared with other processes')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--out', help='write the results as JSON here')
+    return parser.parse_args()
+
+
+def variants():
+    """name -> (model config, codec config)."""
+    mix = Config.fromfile(MIX_CONFIG)
+    stock = Config.fromfile(osp.join(
+        osp.dirname(mmpose.__file__), '.mim', 'configs', STOCK_CONFIG))
+    out = {'HeatmapHead': (stock.model, stock.codec)}
+    for mode in ('global', 'local'):
+        model = mix.model.copy()
+        model.head = dict(mix.model.head, decimal_mode=mode)
+        out[f'HIHHead {mode}'] = (model, mix.codec)
+    for model, _ in out.values():
+        model.backbone.init_cfg = None  # timing only: no ImageNet download
+    return out
+
+
+def main_inner(args):
+    init_default_scope('mmpose')
+    MMLogger.get_instance('head_cost', log_level='WARNING')
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    size = 256
+    imgs = rng.integers(0, 256, (args.batch_size, size, size, 3), np.uint8)
+    kpts = rng.uniform(20, size - 20, (args.batch_size, 98, 2))
+    boxes = np.tile(np.array([0, 0, size, size], np.float32),
+                    (args.batch_size, 1))
+    runs = {}
+    for name, (model_cfg, codec) in variants().items():
+        torch.manual_seed(args.seed)
+        model = MODELS.build(model_cfg)
+        model.init_weights()
+        model.train()
+        optim = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-4))
+        batch = Batcher(size, codec)(imgs, kpts, boxes)
+        model.train_step(batch, optim)  # warm-up: allocations, Adam state
+        runs[name] = dict(
+            model=model, optim=optim, batch=batch, times=[],
+            params=sum(p.numel() for p in model.parameters()),
+            head_params=sum(p.numel() for p in model.head.parameters()))
+    for _ in range(args.repeats):
+        for run in runs.values():
+            t = time.perf_counter()
+            run['model'].train_step(run['batch'], run['optim'])
+            run['times'].append(time.perf_counter() - t)
+    ref = runs['HeatmapHead']
+    ref_t = float(np.median(ref['times']))
+    rows = []
+    for name, run in runs.items():
+        t = float(np.median(run['times']))
+        rows.append(dict(
+            head=name, params=run['params'], head_params=run['head_params'],
+            extra_params=run['params'] - ref['params'], step_s=t,
+            ratio=t / ref_t))
+    return rows
+
+
+@cli_main
+def main():
+    args = parse_args()
+    t0 = time.perf_counter()
+    rows = main_inner(args)
+    lines = [
+        f'HRNetV2-W18, 256x256 input, 98 keypoints, batch {args.batch_size},'
+        f' {args.threads} torch thread(s), median of {args.repeats} '
+        f'interleaved train steps, {time.strftime("%Y-%m-%d")}, '
+        f'{(time.perf_counter() - t0) / 60:.1f} min in all.', '',
+        '| head | params | head params | extra params | train step (s) | '
+        'x HeatmapHead |', '| --- ' * 6 + '|'
+    ]
+    for r in rows:
+        lines.append(
+            f'| {r["head"]} | {r["params"]} | {r["head_params"]} | '
+            f'{r["extra_params"]} | {r["step_s"]:.3f} | {r["ratio"]:.3f} |')
+    print('\n'.join(lines))
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(dict(meta=vars(args), rows=rows), f, indent=1)
+        with open(osp.splitext(args.out)[0] + '.md', 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+
+
+if __name__ == '__main__':
+    main()
