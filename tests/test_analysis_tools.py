@@ -203,3 +203,22 @@ def test_subpixel_benchmark_regimes(tmp_path):
     face = [r for r in rows if r['regime'] == 'faces']
     # inter-ocular NME: errors of several px over a ~20 px eye distance
     assert all(r['nme_percent'] > 100 * r['err_px_mean'] / 64 for r in face)
+
+
+def test_loss_trend_reads_the_newest_run(tmp_path):
+    old = tmp_path / '20260101_000000' / 'vis_data'
+    new = tmp_path / '20260102_000000' / 'vis_data'
+    for folder, values in ((old, [9., 9.]), (new, [4., 3., 2., 1.])):
+        folder.mkdir(parents=True)
+        with open(folder / 'scalars.json', 'w') as f:
+            for i, v in enumerate(values):
+                f.write(json.dumps(dict(loss=v, loss_decimal=v / 2, step=i)))
+                f.write('\n')
+            f.write(json.dumps(dict(NME=0.1, step=len(values))) + '\n')
+    proc = run_tool('analysis/loss_trend.py', tmp_path, '--keys',
+                    'loss_decimal', '--window', '2')
+    assert 'loss_decimal: 1.75 (first 2) -> 0.75 (last 2), -57.1%' \
+        in proc.stdout
+    proc = run_tool('analysis/loss_trend.py', tmp_path, '--keys', 'nope',
+                    check=False)
+    assert proc.returncode == 2 and 'nope was never logged' in proc.stderr

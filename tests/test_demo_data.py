@@ -77,8 +77,9 @@ def test_mmpose_wflw_dataset_reads_it(demo):
 
 def test_quickstart_runs_end_to_end(tmp_path):
     """tools/quickstart.sh -- the README's commands -- on a few images and
-    one epoch: trains HIH through configs/hih_wflw.py, tests it with NME and
-    draws predictions with MMPose's visualizer."""
+    one epoch: trains HIH through configs/hih-local_wflw.py, tests it with
+    NME, draws predictions with MMPose's visualizer and reports the decimal
+    loss trend."""
     env = dict(os.environ, QS_DATA=str(tmp_path / 'data'),
                QS_WORK=str(tmp_path / 'work'), QS_NUM_TRAIN='4',
                QS_NUM_TEST='2', QS_EPOCHS='1', QS_BATCH='4',
@@ -95,3 +96,4 @@ def test_quickstart_runs_end_to_end(tmp_path):
     assert len(pngs) == 2
     with open(tmp_path / 'work' / 'vis' / pngs[0], 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    assert 'loss_decimal: ' in proc.stdout and ' -> ' in proc.stdout

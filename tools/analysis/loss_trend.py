@@ -1,0 +1,70 @@
+"""How far training losses fell: the mean of the first and of the last logged
+iterations of a run, from the ``vis_data/scalars.json`` that MMEngine's
+``LocalVisBackend`` writes into the work directory.
+
+Example (the quick start's last step)::
+
+    python tools/analysis/loss_trend.py work_dirs/quickstart \
+        --keys loss_kpt loss_decimal
+
+For curves, MMPose's ``tools/analysis_tools/analyze_logs.py plot_curve``
+reads the same file.
+"""
+import argparse
+import glob
+import json
+import os.path as osp
+
+from hih_plugin.utils.cli import UserError, cli_main
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('work_dir', help='the run\'s --work-dir')
+    parser.add_argument('--keys', nargs='+', default=['loss'],
+                        help='logged scalars to report')
+    parser.add_argument('--window', type=int, default=5,
+                        help='logged iterations averaged at each end')
+    return parser.parse_args()
+
+
+def train_records(work_dir):
+    """The training records of the newest run in ``work_dir``."""
+    paths = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                      'scalars.json')))
+    for path in reversed(paths):
+        with open(path) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        records = [r for r in records if 'loss' in r]
+        if records:
+            return path, records
+    raise UserError(
+        f'no training log in {work_dir}: expected '
+        '<work_dir>/<timestamp>/vis_data/scalars.json with loss entries, as '
+        'tools/train.py writes them')
+
+
+def trend(records, key, window):
+    values = [r[key] for r in records if key in r]
+    if not values:
+        raise UserError(f'{key} was never logged; logged keys: '
+                        f'{", ".join(sorted(records[0]))}')
+    n = min(window, len(values))
+    first, last = sum(values[:n]) / n, sum(values[-n:]) / n
+    return first, last, len(values)
+
+
+@cli_main
+def main():
+    args = parse_args()
+    path, records = train_records(args.work_dir)
+    print(f'{path}: {len(records)} logged iterations')
+    for key in args.keys:
+        first, last, count = trend(records, key, args.window)
+        change = 'n/a' if first == 0 else f'{100 * (last / first - 1):+.1f}%'
+        print(f'{key}: {first:.6g} (first {min(args.window, count)}) -> '
+              f'{last:.6g} (last {min(args.window, count)}), {change}')
+
+
+if __name__ == '__main__':
+    main()
