@@ -9,7 +9,7 @@ import pickle
 import subprocess
 import sys
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 import mmpose
 import numpy as np
@@ -370,6 +370,25 @@ def test_numpy_arrays_and_scalars_round_trip(tmp_path):
     assert loaded['fortran'].flags.f_contiguous
 
 
+def test_scheduler_and_optimizer_state_round_trip(tmp_path):
+    from mmengine.optim import LinearLR, MultiStepLR
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    net(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    schedulers = [LinearLR(opt, start_factor=0.001, by_epoch=False, end=5),
+                  MultiStepLR(opt, milestones=[40, 55], by_epoch=True)]
+    ckpt = dict(optimizer=opt.state_dict(),
+                param_schedulers=[s.state_dict() for s in schedulers])
+    path = tmp_path / 'sched.pth'
+    torch.save(ckpt, path)
+    loaded = load_file(str(path))
+    # MultiStepLR keeps its milestones in a collections.Counter
+    assert loaded['param_schedulers'] == ckpt['param_schedulers']
+    assert torch.equal(loaded['optimizer']['state'][0]['exp_avg'],
+                       ckpt['optimizer']['state'][0]['exp_avg'])
+
+
 def test_history_buffer_is_rebuilt_without_class_state(tmp_path):
     buffer = HistoryBuffer([1.0, 2.0], [1, 2], max_length=5)
     path = tmp_path / 'hub.pth'
@@ -387,6 +406,8 @@ def test_history_buffer_is_rebuilt_without_class_state(tmp_path):
     (_Reduce(getattr, OrderedDict, 'min'), 'getattr('),
     (_Reduce(np.dtype, 'O8', False, True), "dtype 'O8'"),
     (_Reduce(OrderedDict, [('a', 1)]), 'OrderedDict called with'),
+    (_Reduce(Counter, {'a': print}), 'global builtins.print'),
+    (_Reduce(Counter, {'a': [1]}), 'Counter of anything but numbers'),
 ])
 def test_vetted_calls_refuse_other_arguments(tmp_path, obj, fragment):
     path = tmp_path / 'bad.pth'

@@ -45,7 +45,7 @@ import pickletools
 import re
 import types
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from math import prod
 from struct import unpack
 
@@ -87,6 +87,15 @@ def _ordered_dict(*args):
     if args:
         _refuse('collections.OrderedDict called with arguments')
     return OrderedDict()
+
+
+def _counter(counts):
+    # MultiStepLR's milestones: Counter({40: 1, 55: 1})
+    if type(counts) is not dict or not all(
+            type(k) in (int, float, str) and type(v) is int
+            for k, v in counts.items()):
+        _refuse('collections.Counter of anything but numbers')
+    return Counter(counts)
 
 
 def _latin1(text, encoding):
@@ -208,6 +217,7 @@ def _rebuild_parameter(data, requires_grad, hooks):
 
 _GLOBALS = {
     'collections.OrderedDict': _ordered_dict,
+    'collections.Counter': _counter,
     '_codecs.encode': _latin1,
     'builtins.bytes': _empty_bytes,
     'builtins.getattr': _statistic,
@@ -498,7 +508,7 @@ for _code, _fn in pickle._Unpickler.dispatch.items():
     if _OPCODE_NAMES[_code] in _OPCODES:
         _Unpickler.dispatch[_code] = getattr(_Unpickler, _fn.__name__)
 
-_CONTAINERS = (dict, OrderedDict, list, tuple)
+_CONTAINERS = (dict, OrderedDict, Counter, list, tuple)
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), torch.Tensor,
            np.ndarray, np.generic, np.dtype, HistoryBuffer)
 
