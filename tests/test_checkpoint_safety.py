@@ -503,3 +503,14 @@ def test_mutated_pickles_load_or_are_refused(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded, refused = map(int, proc.stdout.split()[-2:])
     assert refused > 0 and loaded + refused >= 300
+
+
+def test_torch_refusals_are_named_without_advice(tmp_path):
+    from hih_plugin.utils.checkpoint import torch_refusal
+    path = tmp_path / 'np.pth'
+    torch.save({'a': np.zeros(2)}, path)
+    with pytest.raises(pickle.UnpicklingError) as err:
+        torch.load(path, weights_only=True)
+    cause = torch_refusal(err.value)
+    assert 'multiarray._reconstruct' in cause
+    assert 'weights_only' not in cause and '\n' not in cause
