@@ -380,7 +380,7 @@ class _Unpickler(pickle._Unpickler):
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         found = _GLOBALS.get(f'{module}.{name}')
         if found is None:
-            _refuse(f'global {module}.{name} is not allowed in a checkpoint')
+            _refuse(f'global {module}.{name}, which no checkpoint may name')
         return found
 
     def load_proto(self):
