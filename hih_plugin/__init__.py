@@ -2,8 +2,9 @@
 
 Importing this package registers its codecs, models and metrics into MMPose's
 registries, so configs only need ``custom_imports=dict(imports=['hih_plugin'])``.
-It also allow-lists the classes of an MMEngine checkpoint for
-``torch.load(weights_only=True)``; see :mod:`hih_plugin.utils.checkpoint`.
+It also makes MMEngine load local checkpoints with a restricted unpickler
+that still opens MMEngine's own checkpoints; see
+:mod:`hih_plugin.utils.checkpoint`.
 """
 import os
 
@@ -12,9 +13,9 @@ import os
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
 from . import codecs, evaluation, models  # noqa: E402,F401  (registration)
-from .utils import allow_mmengine_checkpoints  # noqa: E402
+from .utils import register_checkpoint_loader  # noqa: E402
 from .version import __version__  # noqa: E402
 
-allow_mmengine_checkpoints()
+register_checkpoint_loader()
 
 __all__ = ['__version__']

@@ -1,10 +1,9 @@
 """hih_plugin.utils.model_check: a checkpoint must fit the model exactly."""
-import pickle
-
 import pytest
 import torch
 from torch import nn
 
+from hih_plugin.utils.checkpoint import CheckpointError
 from hih_plugin.utils.cli import UserError
 from hih_plugin.utils.model_check import (check_checkpoint_fits,
                                           load_checkpoint_strict)
@@ -65,13 +64,21 @@ def test_unreadable_checkpoint_is_a_user_error(tmp_path):
         check_checkpoint_fits(net(), str(path))
 
 
-def test_content_the_safe_unpickler_rejects_is_passed_on(tmp_path):
-    # Bytes the weights-only unpickler will not run (here: an opcode it does
-    # not support) are refused as a possible attack, not as mere damage;
-    # cli_main reports that refusal.
+def test_garbage_is_one_line_without_weights_only_advice(tmp_path):
     path = tmp_path / 'garbage.pth'
     path.write_bytes(b'not a zip file at all')
-    with pytest.raises(pickle.UnpicklingError, match='Weights only load'):
+    with pytest.raises(CheckpointError) as err:
+        check_checkpoint_fits(net(), str(path))
+    msg = str(err.value)
+    assert 'not a zip archive' in msg and str(path) in msg
+    assert '\n' not in msg and 'weights_only' not in msg
+
+
+def test_refused_global_names_the_global(tmp_path):
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': net().state_dict(), 'x': print}, path)
+    with pytest.raises(CheckpointError,
+                       match='global builtins.print, which no checkpoint'):
         check_checkpoint_fits(net(), str(path))
 
 

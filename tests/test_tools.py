@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import ROOT, fixture_dir, run_tool
 
-import hih_plugin  # noqa: F401  allow-lists the MMEngine checkpoint classes
+from hih_plugin.utils.checkpoint import load_file
 
 # MMPose's stock HRNetV2 WFLW config, shrunk for the CPU.
 STOCK_CFG = osp.join(osp.dirname(__file__), 'configs', 'tiny_hrnetv2_wflw.py')
@@ -101,7 +101,7 @@ def test_checkpoint_with_pickled_code_is_refused(trained, tmp_path):
     root, work_dir = trained
     marker = tmp_path / 'pwned'
     evil = tmp_path / 'evil.pth'
-    ckpt = torch.load(work_dir / 'epoch_2.pth', map_location='cpu')
+    ckpt = load_file(str(work_dir / 'epoch_2.pth'))
     ckpt['meta'] = {'note': _Payload(marker)}
     torch.save(ckpt, evil)
     proc = run_tool('test.py', STOCK_CFG, evil, '--work-dir', tmp_path,

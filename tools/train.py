@@ -9,6 +9,7 @@ from hih_plugin.utils.cli import (UserError, add_common_args,
                                   apply_common_args, check_dataset_paths,
                                   cli_main, load_config, parse_args)
 from hih_plugin.utils.dist import setup_cpu_distributed
+from hih_plugin.utils.model_check import check_resume_fits
 
 
 def build_parser():
@@ -66,6 +67,9 @@ def main():
         raise UserError(f'checkpoint to resume from not found: {args.resume}')
     cfg = setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
+    # MMEngine resumes non-strictly: refuse a checkpoint of another model,
+    # or one that cannot resume a run, before training starts.
+    check_resume_fits(runner.model, cfg)
     runner.train()
 
 

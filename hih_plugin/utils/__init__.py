@@ -1,4 +1,6 @@
-from .checkpoint import allow_mmengine_checkpoints
+from .checkpoint import CheckpointError, load_file, register_checkpoint_loader
 from .cli import UserError
 
-__all__ = ['allow_mmengine_checkpoints', 'UserError']
+__all__ = [
+    'CheckpointError', 'load_file', 'register_checkpoint_loader', 'UserError'
+]

@@ -147,17 +147,13 @@ def cli_main(main):
             print(f'error: {err}', file=sys.stderr)
             sys.exit(2)
         except pickle.UnpicklingError as err:
-            # torch.load(weights_only=True) refused a global outside the
-            # allow-list of hih_plugin.utils.checkpoint.
-            lines = [ln.strip() for ln in str(err).splitlines()]
-            reason = next((ln for ln in lines if 'GLOBAL' in ln),
-                          lines[0] if lines else 'unpicklable content')
-            print(
-                f'error: refused to load the checkpoint: {reason} '
-                'It holds objects outside the allow-list of an MMEngine '
-                'checkpoint; only load checkpoints from sources you trust, '
-                'and never by disabling weights_only.',
-                file=sys.stderr)
+            # a torch.load outside hih_plugin.utils.checkpoint.load_file
+            # refused a file: name the cause, without torch's advice to
+            # turn weights_only off.
+            from .checkpoint import torch_refusal
+            print(f'error: refused to load the checkpoint: '
+                  f'{torch_refusal(err)}; only load checkpoints from sources '
+                  'you trust', file=sys.stderr)
             sys.exit(2)
 
     return wrapper

@@ -5,16 +5,16 @@ keypoint count, other head, other backbone) only logs a warning, and the run
 goes on with randomly initialised layers and reports meaningless numbers or
 draws meaningless keypoints. ``tools/test.py``, ``tools/demo.py`` and
 ``tools/publish_model.py`` check the checkpoint against the model first and
-stop with the list of mismatched keys.
+stop with the list of mismatched keys; ``tools/train.py --resume`` also
+checks that the checkpoint can resume a run at all.
 """
-import os.path as osp
-import pickle
 import re
 
 import torch
 from mmengine.model import is_model_wrapper
+from mmengine.runner import find_latest_checkpoint
 
-from .checkpoint import allow_mmengine_checkpoints
+from .checkpoint import load_file
 from .cli import UserError
 
 # How many names of each kind of mismatch the error lists before "... and N
@@ -23,22 +23,16 @@ _SHOW = 4
 
 
 def read_checkpoint(path: str) -> dict:
-    """Load a checkpoint file with ``weights_only=True`` and the allow-list.
+    """Load a checkpoint file with the restricted unpickler of
+    :mod:`hih_plugin.utils.checkpoint`.
 
     Returns the checkpoint as a dict with a ``state_dict`` entry; a bare
     state dict (as ``torch.save(model.state_dict())`` writes) is wrapped.
     """
-    if not osp.isfile(path):
-        raise UserError(f'checkpoint not found: {path}')
-    allow_mmengine_checkpoints()
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as err:
-        if 'Weights only load failed' in str(err):
-            raise  # a refused global: cli_main explains the allow-list
-        raise _unreadable(path, err)
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise _unreadable(path, err)
+    return _as_checkpoint(load_file(path, map_location='cpu'), path)
+
+
+def _as_checkpoint(ckpt, path):
     if isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict):
         state = ckpt['state_dict']
     elif isinstance(ckpt, dict):
@@ -57,15 +51,6 @@ def read_checkpoint(path: str) -> dict:
         for k, v in state.items()
     }
     return ckpt
-
-
-def _unreadable(path, err):
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    # torch's weights-only message buries the cause among advice lines
-    reason = next((ln for ln in lines if 'Unsupported' in ln),
-                  lines[0] if lines else repr(err))
-    return UserError(f'cannot read checkpoint {path}: {reason}. Is it a '
-                     'complete .pth file written by torch.save?')
 
 
 def _names(keys):
@@ -101,9 +86,14 @@ def check_checkpoint_fits(model: torch.nn.Module, path: str) -> dict:
     Raises:
         UserError: naming the missing, unexpected and shape-mismatched keys.
     """
+    ckpt = read_checkpoint(path)
+    _check_fits(model, ckpt, path)
+    return ckpt
+
+
+def _check_fits(model, ckpt, path):
     if is_model_wrapper(model):
         model = model.module
-    ckpt = read_checkpoint(path)
     missing, unexpected, shapes = state_dict_mismatch(model.state_dict(),
                                                       ckpt['state_dict'])
     if missing or unexpected or shapes:
@@ -123,7 +113,38 @@ def check_checkpoint_fits(model: torch.nn.Module, path: str) -> dict:
             f'checkpoint {path} does not fit the model of this config '
             f'({"; ".join(parts)}). It was trained with another config: '
             'pass the config it was trained with')
-    return ckpt
+
+
+def check_resume_fits(model: torch.nn.Module, cfg) -> None:
+    """Refuse to resume from a checkpoint that cannot resume this run.
+
+    The checkpoint is ``cfg.load_from``, or with ``cfg.resume`` alone the
+    latest one in ``cfg.work_dir``, as MMEngine's runner picks it. It must
+    fit the model (as for testing) and hold what resuming restores: the
+    epoch and iteration in ``meta`` and the ``message_hub``.
+    """
+    if not cfg.get('resume'):
+        return
+    path = cfg.get('load_from') or find_latest_checkpoint(cfg.work_dir)
+    if path is None:
+        return  # MMEngine starts a new run
+    raw = load_file(path, map_location='cpu')
+    weights_only = (f'To start a new run from its weights, pass '
+                    f'--cfg-options load_from={path} instead of --resume')
+    if not (isinstance(raw, dict) and isinstance(raw.get('state_dict'),
+                                                 dict)):
+        raise UserError(f'{path} is a bare state dict (weights only): it has '
+                        'no iteration counter, optimizer or message hub to '
+                        f'resume. {weights_only}')
+    meta = raw.get('meta')
+    if not (isinstance(meta, dict) and 'epoch' in meta and 'iter' in meta):
+        raise UserError(f'{path} has no meta epoch and iter, so the run '
+                        f'cannot resume. {weights_only}')
+    if not isinstance(raw.get('message_hub'), dict):
+        raise UserError(f'{path} has no message_hub (it was stripped, e.g. '
+                        'for release), so the run cannot resume. '
+                        f'{weights_only}')
+    _check_fits(model, _as_checkpoint(raw, path), path)
 
 
 def load_checkpoint_strict(model: torch.nn.Module, path: str) -> dict:
