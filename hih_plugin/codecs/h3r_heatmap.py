@@ -279,4 +279,3 @@ class H3RHeatmap(BaseKeypointCodec):
         keypoints = keypoints.float().cpu().numpy()[:, None]
         scores = scores.float().cpu().numpy()[:, None]
         return list(keypoints), list(scores)
-

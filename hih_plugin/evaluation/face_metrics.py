@@ -67,11 +67,12 @@ class FailureRateAUC(NME):
     """Failure rate ``FR@t`` and area under the CED curve ``AUC@t``.
 
     Both are computed over per-image NME at a threshold ``thr`` (default
-    0.10 of the normaliser). An image with a NaN/inf predicted keypoint is a
-    failure; when there are such images, their count is reported as
-    ``non-finite`` (with a warning), since MMPose's ``NME`` turns nan. Keys name the threshold in percent, as papers
+    0.10 of the normaliser). Keys name the threshold in percent, as papers
     do: ``FR@10`` and ``AUC@10`` for ``thr=0.1``. Values are fractions in
     [0, 1], like MMPose's ``NME`` (a paper's "FR 2.84%" is ``0.0284``).
+    An image with a NaN/inf predicted keypoint is a failure; when there are
+    such images, their count is reported as ``non-finite`` (with a
+    warning), since MMPose's ``NME`` turns nan.
 
     Use it next to ``NME`` with the same normalisation arguments::
 
