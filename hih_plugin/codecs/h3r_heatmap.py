@@ -11,7 +11,7 @@ from torch import Tensor
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
 
-from .utils import sanitize_visibility
+from .utils import finite_rows, sanitize_visibility
 
 
 @KEYPOINT_CODECS.register_module()
@@ -215,8 +215,7 @@ class H3RHeatmap(BaseKeypointCodec):
         """
         K, H, W = encoded.shape
         logits = encoded.reshape(K, -1).astype(np.float64)
-        bad = (np.isnan(logits) | (logits == np.inf)).any(1) | \
-            ~np.isfinite(logits).any(1)
+        bad = ~finite_rows(logits)
         logits[bad] = 0.
         # the topk-th largest logit; ties there go to the lower index
         kth = np.partition(logits, H * W - self.topk, axis=1)[:, -self.topk]
@@ -256,26 +255,53 @@ class H3RHeatmap(BaseKeypointCodec):
         logits = batch_encoded.detach().flatten(2)
         if logits.dtype not in (torch.float32, torch.float64):
             logits = logits.float()
-        bad = (logits.isnan() | (logits == float('inf'))).any(-1) | \
-            ~logits.isfinite().any(-1)
-        logits = logits.masked_fill(bad[..., None], 0.)
-        kth = logits.topk(self.topk, dim=-1).values[..., -1:]
-        above = logits > kth
-        tied = logits == kth
-        take = above | (tied & (tied.cumsum(-1) <=
-                                self.topk - above.sum(-1, keepdim=True)))
-        peak = logits.max(dim=-1, keepdim=True).values
-        prob = torch.where(take, (logits - peak).exp(),
-                           torch.zeros_like(logits))
-        prob = prob / prob.sum(dim=-1, keepdim=True)
-        idx = torch.arange(H * W, device=logits.device)
-        cells = torch.stack([idx % W, idx // W], dim=-1).to(prob.dtype)
+        bad = ~finite_rows(logits)
+        if bad.any():
+            logits = logits.masked_fill(bad[..., None], 0.)
+        k = self.topk
+        # one more than topk shows whether a tie straddles the k-th place
+        top, idx = logits.topk(min(k + 1, H * W), dim=-1)
+        peak = top[..., :1]
+        # exp(-inf - peak) = 0, so cells given as log(0) drop out.
+        prob = (top[..., :k] - peak).exp()
+        cells = torch.stack([idx[..., :k] % W, idx[..., :k] // W],
+                            dim=-1).to(prob.dtype)
+        keypoints = (prob[..., None] * cells).sum(dim=-2) / prob.sum(
+            dim=-1, keepdim=True)
+        if top.shape[-1] > k:
+            # topk breaks such ties arbitrarily; apply the documented rule
+            tie = top[..., k] == top[..., k - 1]
+            if tie.any():
+                keypoints[tie] = _tied_topk_mean(logits[tie], k, W)
         scale = torch.as_tensor(self.scale_factor, device=prob.device,
                                 dtype=prob.dtype)
-        keypoints = (prob @ cells) * scale
+        keypoints = keypoints * scale
         scores = peak[..., 0].sigmoid()
         keypoints = keypoints.masked_fill(bad[..., None], float('nan'))
         scores = scores.masked_fill(bad, 0.)
         keypoints = keypoints.float().cpu().numpy()[:, None]
         scores = scores.float().cpu().numpy()[:, None]
         return list(keypoints), list(scores)
+
+
+def _tied_topk_mean(logits: Tensor, k: int, W: int) -> Tensor:
+    """Softmax-weighted mean cell (x, y) of each row's ``k`` largest logits,
+    ties at the ``k``-th going to the lower flat index.
+
+    Args:
+        logits (Tensor): Rows of flattened finite (or ``-inf``) logits, in
+            shape (R, H*W)
+
+    Returns:
+        Tensor: (R, 2) mean cells
+    """
+    kth = logits.topk(k, dim=-1).values[:, -1:]
+    above = logits > kth
+    tied = logits == kth
+    take = above | (tied & (tied.cumsum(-1) <=
+                            k - above.sum(-1, keepdim=True)))
+    peak = logits.max(dim=-1, keepdim=True).values
+    prob = torch.where(take, (logits - peak).exp(), torch.zeros_like(logits))
+    i = torch.arange(logits.shape[-1], device=logits.device)
+    cells = torch.stack([i % W, i // W], dim=-1).to(prob.dtype)
+    return (prob @ cells) / prob.sum(dim=-1, keepdim=True)

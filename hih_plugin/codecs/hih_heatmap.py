@@ -8,7 +8,7 @@ from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
 from torch import Tensor
 
-from .utils import sanitize_visibility
+from .utils import finite_rows, sanitize_visibility
 
 
 @KEYPOINT_CODECS.register_module()
@@ -230,7 +230,8 @@ class HIHHeatmap(BaseKeypointCodec):
         Returns:
             tuple:
             - keypoints (np.ndarray): Decoded coordinates in shape (1, K, 2);
-                NaN where the integer or decimal map has a NaN/inf cell
+                NaN where the integer or decimal map holds a NaN or +inf
+                cell, or no finite one
             - scores (np.ndarray): The integer heatmap maxima in shape
                 (1, K); 0 where the coordinates are NaN
         """
@@ -239,10 +240,11 @@ class HIHHeatmap(BaseKeypointCodec):
         self._check_decimal_shape(decimal.shape)
         K, H, W = heatmaps.shape
         # A NaN cell would win the argmax and pass for a confident peak.
-        bad = ~(np.isfinite(heatmaps.reshape(K, -1)).all(-1) &
-                np.isfinite(decimal.reshape(K, -1)).all(-1))
-        heatmaps = np.where(bad[:, None, None], 0, heatmaps)
-        decimal = np.where(bad[:, None, None], 0., decimal)
+        bad = ~(finite_rows(heatmaps.reshape(K, -1)) &
+                finite_rows(decimal.reshape(K, -1)))
+        if bad.any():
+            heatmaps = np.where(bad[:, None, None], 0, heatmaps)
+            decimal = np.where(bad[:, None, None], 0., decimal)
         flat = heatmaps.reshape(K, -1)
         idx = flat.argmax(-1)
         scores = flat.max(-1)
@@ -286,11 +288,12 @@ class HIHHeatmap(BaseKeypointCodec):
         d = self.decimal_size
         heatmaps = batch_heatmaps.detach().flatten(2)
         decimal = batch_decimal_heatmaps.detach().double()
-        bad = ~(heatmaps.isfinite().all(-1) &
-                decimal.flatten(2).isfinite().all(-1))
-        heatmaps = heatmaps.masked_fill(bad[..., None], 0)
-        decimal = decimal.masked_fill(bad[..., None, None], 0)
         scores, idx = heatmaps.max(-1)
+        bad = ~(scores.isfinite() & finite_rows(decimal.flatten(2)))
+        if bad.any():
+            heatmaps = heatmaps.masked_fill(bad[..., None], 0)
+            decimal = decimal.masked_fill(bad[..., None, None], 0)
+            scores, idx = heatmaps.max(-1)
         cell = torch.stack([idx % W, torch.div(idx, W, rounding_mode='floor')],
                            -1).double()
         if self.decode_mode == 'argmax':

@@ -3,6 +3,7 @@ import warnings
 from typing import Optional, Tuple
 
 import numpy as np
+import torch
 
 
 def sanitize_visibility(keypoints_visible: Optional[np.ndarray],
@@ -26,3 +27,12 @@ def sanitize_visibility(keypoints_visible: Optional[np.ndarray],
             'the annotations or the transforms before GenerateTarget.')
         visible = np.where(finite, visible, 0.).astype(np.float32)
     return visible
+
+
+def finite_rows(maps):
+    """Whether each row of ``maps`` (numpy or torch, maps flattened on the
+    last axis) is usable: its max is NaN with a NaN cell, +inf with a +inf
+    cell and -inf without a finite cell, so one reduction finds them all."""
+    if isinstance(maps, torch.Tensor):
+        return maps.amax(-1).isfinite()
+    return np.isfinite(maps.max(-1))
