@@ -6,6 +6,8 @@ import shutil
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers our parts
 from conftest import ROOT, fixture_dir, run_tool
@@ -139,12 +141,20 @@ def test_train_tool_malformed_json(wflw):
 
 @pytest.mark.timeout(60)
 def test_test_tool_keypoint_count(tmp_path):
+    # a tiny HIH that fits its checkpoint, tested on 68-point 300W faces
+    tiny = {'model.backbone.num_stacks': 1, 'model.backbone.depth': 2,
+            'model.backbone.feat_channels': 16, 'model.head.in_channels': 16,
+            'model.head.decimal_channels': 16}
+    opts = [f'{k}={v}' for k, v in tiny.items()]
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'hih_wflw.py'))
+    cfg.merge_from_dict(tiny)
+    init_default_scope('mmpose')
     ckpt = tmp_path / 'model.pth'
-    torch.save({'state_dict': {}}, ckpt)
-    root = fixture_dir('300w')
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict()}, ckpt)
     proc = run_tool('test.py', 'configs/hih_wflw.py', ckpt, '--work-dir',
-                    tmp_path / 'work', '--cfg-options',
-                    *data_options(root, 'test_300w.json'), check=False)
+                    tmp_path / 'work', '--cfg-options', *opts,
+                    *data_options(fixture_dir('300w'), 'test_300w.json'),
+                    check=False)
     assert_one_error_line(proc, 'has 68 keypoints, but WFLWDataset has 98')
 
 

@@ -12,7 +12,7 @@ from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
-from mmpose.registry import DATASETS, HOOKS
+from mmpose.registry import DATASETS, HOOKS, MODELS
 
 import hih_plugin  # noqa: F401  registers our parts
 from conftest import ROOT, fixture_dir, run_tool
@@ -159,3 +159,36 @@ def test_h3r_straight_and_resumed_runs_end_with_identical_weights(tmp_path):
     # and the rounding did change the weights over epochs 3 and 4
     c = torch.load(straight / 'epoch_2.pth', weights_only=True)['state_dict']
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+# --- a NaN model does not test as a plausible score ---------------------
+
+
+@pytest.mark.timeout(90)
+def test_nan_model_tests_as_failures_with_a_warning(tmp_path):
+    root = fixture_dir('wflw')
+    tiny = {'model.backbone.num_stacks': 1, 'model.backbone.depth': 2,
+            'model.backbone.feat_channels': 16, 'model.head.in_channels': 16,
+            'model.head.decimal_channels': 16}
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'hih_wflw.py'))
+    cfg.merge_from_dict(tiny)
+    init_default_scope('mmpose')
+    state = MODELS.build(cfg.model).state_dict()
+    state = {k: v.fill_(float('nan')) if v.is_floating_point() else v
+             for k, v in state.items()}
+    ckpt, out = tmp_path / 'nan.pth', tmp_path / 'metrics.json'
+    torch.save({'state_dict': state}, ckpt)
+    opts = [f'{k}={v}' for k, v in tiny.items()] + [
+        'test_dataloader.dataset.data_root=' + root,
+        'test_dataloader.dataset.ann_file=test_wflw.json',
+        'test_dataloader.dataset.data_prefix.img=',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False']
+    proc = run_tool('test.py', 'configs/hih_wflw.py', ckpt, '--work-dir',
+                    tmp_path / 'work', '--out', out, '--cfg-options', *opts)
+    assert 'warning: 4 of 4 test images have NaN/inf predicted keypoints' \
+        in proc.stderr
+    metrics = json.loads(out.read_text())
+    assert np.isnan(metrics['NME'])  # was a plausible 1.43
+    assert metrics['FR@10'] == 1 and metrics['AUC@10'] == 0
+    assert metrics['non-finite'] == 4
