@@ -3,6 +3,7 @@ import math
 from typing import Optional
 
 import torch
+from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
 from mmpose.registry import HOOKS
 
@@ -29,12 +30,14 @@ class StopOnNonFiniteHook(Hook):
     checkpoint and logger hooks run, and raises
     :class:`NonFiniteTrainingError` naming the iteration and each loss term,
     so that ``tools/train.py`` ends with one ``error:`` line and exit
-    status 2. The optimizer step of that iteration has already been taken,
-    so the weights in memory are suspect: the error is raised before any
-    hook can save them, and the last checkpoint written stays the last good
-    one. As a second line of defence, a checkpoint whose ``state_dict``
-    holds a NaN/inf tensor (weights that diverged while the loss was still
-    finite) is refused in ``before_save_checkpoint``.
+    status 2. In distributed training the verdict is all-reduced, so every
+    rank stops at the same iteration. The optimizer step of that iteration
+    has already been taken, so the weights in memory are suspect: the error
+    is raised before any hook can save them, and the last checkpoint
+    written stays the last good one. As a second line of defence, a
+    checkpoint whose ``state_dict`` holds a NaN/inf tensor (weights that
+    diverged while the loss was still finite) is refused in
+    ``before_save_checkpoint``.
 
     Our configs add it as ``default_hooks.nonfinite``::
 
@@ -58,7 +61,11 @@ class StopOnNonFiniteHook(Hook):
         if not outputs:
             return
         terms = {k: _value(v) for k, v in outputs.items() if 'loss' in k}
-        if all(math.isfinite(v) for v in terms.values()):
+        # Every rank stops at the same iteration, none waits for a dead one.
+        bad = torch.tensor(
+            [0. if all(map(math.isfinite, terms.values())) else 1.])
+        all_reduce(bad)
+        if not bad.item():
             return
         values = ', '.join(f'{k}={v:.6g}' for k, v in terms.items())
         raise NonFiniteTrainingError(
