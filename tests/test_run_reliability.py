@@ -5,6 +5,7 @@ import json
 import os.path as osp
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,7 @@ from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
-from mmpose.registry import DATASETS, HOOKS, MODELS
+from mmpose.registry import DATASETS, HOOKS, MODELS, TRANSFORMS
 
 import hih_plugin  # noqa: F401  registers our parts
 from conftest import ROOT, fixture_dir, run_tool
@@ -127,6 +128,25 @@ def test_same_seed_same_hih_wflw_batches():
     c = pipeline_batches(cfg, 1)
     assert not all(torch.equal(x['inputs'], y['inputs'])
                    for x, y in zip(a, c))
+
+
+def test_random_gaussian_blur_draws_from_the_seeded_numpy_rng():
+    img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)
+    blur = TRANSFORMS.build(dict(type='RandomGaussianBlur', prob=1.,
+                                 kernel_size=(3, 7)))
+    np.random.seed(0)
+    outs = [blur(dict(img=img.copy()))['img'] for _ in range(30)]
+    blurred = {k: cv2.GaussianBlur(img, (k, k), 0) for k in (3, 5, 7)}
+    sizes = [next(k for k, b in blurred.items() if np.array_equal(o, b))
+             for o in outs]
+    assert set(sizes) == {3, 5, 7}  # every odd size in the range is drawn
+    np.random.seed(0)
+    assert all(np.array_equal(blur(dict(img=img.copy()))['img'], o)
+               for o in outs)
+    never = TRANSFORMS.build(dict(type='RandomGaussianBlur', prob=0.))
+    assert np.array_equal(never(dict(img=img.copy()))['img'], img)
+    with pytest.raises(ValueError, match='odd'):
+        TRANSFORMS.build(dict(type='RandomGaussianBlur', kernel_size=(2, 6)))
 
 
 @pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
