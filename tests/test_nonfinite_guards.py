@@ -1,15 +1,18 @@
 """Non-finite inputs never pass silently: codecs, decoders and FR/AUC."""
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mmengine.dataset import worker_init_fn
 from mmengine.evaluator import Evaluator
 from mmengine.logging import MessageHub
 from mmengine.runner import set_random_seed
 from mmpose.registry import KEYPOINT_CODECS, METRICS
+from torch.utils.data import DataLoader, Dataset
 
 import hih_plugin  # noqa: F401  registers the codecs and FailureRateAUC
 
@@ -190,6 +193,44 @@ def test_h3r_stream_is_a_function_of_seed_and_epoch():
                        for x, y in zip(a, draws(0, epoch=3)))
         assert not any(np.array_equal(x, y)
                        for x, y in zip(a, draws(1, epoch=2)))
+    finally:
+        hub.update_info('epoch', before)
+
+
+class _Targets(Dataset):
+    def __init__(self, codec):
+        self.codec = codec
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        kpts = np.full((1, 50, 2), 4 * 30.5)
+        return torch.from_numpy(
+            self.codec.encode(kpts, None)['heatmaps'])
+
+
+def worker_draws(seed, epoch):
+    """What non-persistent workers draw in an epoch: forked after MMEngine
+    published the epoch, re-seeded by MMEngine's worker_init_fn."""
+    set_random_seed(seed)
+    MessageHub.get_current_instance().update_info('epoch', epoch)
+    init = partial(worker_init_fn, num_workers=2, rank=0, seed=seed)
+    loader = DataLoader(_Targets(h3r()), batch_size=1, num_workers=2,
+                        worker_init_fn=init, multiprocessing_context='fork')
+    return [t[0] for t in loader]
+
+
+@pytest.mark.timeout(60)
+def test_h3r_non_persistent_workers_draw_new_roundings_each_epoch():
+    hub = MessageHub.get_current_instance()
+    before = hub.get_info('epoch')
+    try:
+        a, b = worker_draws(5, epoch=1), worker_draws(5, epoch=1)
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+        c = worker_draws(5, epoch=2)  # same worker seeds, next epoch
+        assert not any(torch.equal(x, y) for x, y in zip(a, c))
+        assert not torch.equal(a[0], a[1])  # two workers, two streams
     finally:
         hub.update_info('epoch', before)
 
