@@ -63,7 +63,7 @@ def _check_dataset(split, ds) -> None:
         # COCO keypoints are a flat [x, y, v] * K list
         records = [(ann.get('id', i), len(ann['keypoints']) / 3)
                    for i, ann in enumerate(data['annotations'])
-                   if 'keypoints' in ann]
+                   if isinstance(ann.get('keypoints'), list)]
         files = {img.get('id'): img.get('file_name')
                  for img in data.get('images', [])}
         images = [files.get(ann.get('image_id'))
@@ -78,7 +78,6 @@ def _check_dataset(split, ds) -> None:
         raise UserError(
             f'{split} annotation file {path} has no keypoint annotations '
             '(its annotation list is empty); point '
-
             f'{split}_dataloader.dataset.ann_file at a file with samples')
     _check_keypoint_count(split, ds, path, records)
     prefix = (ds.get('data_prefix') or {}).get('img', '') or ''
@@ -107,7 +106,8 @@ def load_json(path: str, key: str):
 
 
 def expected_num_keypoints(ds):
-    """``num_keypoints`` of the dataset config's metainfo, or None."""
+    """``(num_keypoints, dataset class name)`` from the dataset config's
+    metainfo, or ``(None, None)`` for a dataset type without one."""
     from mmpose.registry import DATASETS
     cls = ds.get('type')
     if isinstance(cls, str):
