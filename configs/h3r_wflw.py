@@ -6,6 +6,9 @@ _base_ = [
     'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py'
 ]
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
+# Stop at the first NaN/inf loss and never save NaN/inf weights (README,
+# "Guards against silent failures").
+default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
 codec = dict(
     type='H3RHeatmap',

@@ -30,7 +30,11 @@ param_scheduler = [
 
 auto_scale_lr = dict(base_batch_size=16)
 
-default_hooks = dict(checkpoint=dict(save_best='NME', rule='less', interval=1))
+# StopOnNonFiniteHook ends the run at the first NaN/inf loss and never saves
+# NaN/inf weights (see README, "Guards against silent failures").
+default_hooks = dict(
+    checkpoint=dict(save_best='NME', rule='less', interval=1),
+    nonfinite=dict(type='StopOnNonFiniteHook'))
 
 # codec settings
 codec = dict(
@@ -85,9 +89,9 @@ data_root = 'data/wflw/'
 
 # The paper augments with +-30 px translation, horizontal flip with landmark
 # swap, +-30 deg rotation, Gaussian blur and a random occluding rectangle.
-# Blur is albumentations' GaussianBlur through MMPose's Albumentation (the
-# probability is ours; the paper does not give it); the occluding rectangle
-# is mmdet's CutOut.
+# Blur is our RandomGaussianBlur (albumentations' GaussianBlur, but drawing
+# from numpy's RNG, which MMEngine seeds; the probability is ours, the paper
+# does not give it); the occluding rectangle is mmdet's CutOut.
 train_pipeline = [
     dict(type='LoadImage'),
     dict(type='GetBBoxCenterScale'),
@@ -100,9 +104,7 @@ train_pipeline = [
         rotate_prob=1.0,
         scale_factor=(0.9, 1.1)),
     dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(
-        type='Albumentation',
-        transforms=[dict(type='GaussianBlur', blur_limit=(3, 7), p=0.3)]),
+    dict(type='RandomGaussianBlur', prob=0.3, kernel_size=(3, 7)),
     dict(
         type='RandomApply',
         prob=0.5,

@@ -12,7 +12,8 @@ import os
 # a newer version at import time; training must not depend on the network.
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
-from . import codecs, evaluation, models  # noqa: E402,F401  (registration)
+from . import (codecs, datasets, engine, evaluation,  # noqa: E402,F401
+               models)  # (registration)
 from .utils import register_checkpoint_loader  # noqa: E402
 from .version import __version__  # noqa: E402
 

@@ -54,6 +54,8 @@ def test_everything_else_is_the_stock_hrnetv2_w18_config():
         ours, stock = cfg, STOCK
         for part in key.split('.'):
             ours, stock = ours[part], stock[part]
+        if key == 'default_hooks':  # plus our guard against NaN losses
+            ours = {k: v for k, v in ours.items() if k != 'nonfinite'}
         assert unscoped(ours) == unscoped(stock), key
     # the stock NME, with its WFLW default eye corners spelled out for the
     # FR@10 and AUC@10 metric next to it

@@ -18,7 +18,7 @@ def tiny_overrides(root):
         f'{pipeline}.2.prob=0.',  # RandomFlip
         f'{pipeline}.3.shift_prob=0.', f'{pipeline}.3.rotate_prob=0.',
         f'{pipeline}.3.scale_prob=0.',  # RandomBBoxTransform
-        f'{pipeline}.5.transforms.0.p=0.',  # Albumentation(GaussianBlur)
+        f'{pipeline}.5.prob=0.',  # RandomGaussianBlur
         f'{pipeline}.6.prob=0.',  # RandomApply(CutOut)
 
         f'train_cfg.max_epochs={EPOCHS}', f'train_cfg.val_interval={EPOCHS}',

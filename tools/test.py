@@ -4,8 +4,10 @@
 """
 import argparse
 import os.path as osp
+import sys
 
 import mmengine
+import numpy as np
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
@@ -13,6 +15,7 @@ import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.utils.cli import (UserError, add_common_args,
                                   apply_common_args, check_dataset_paths,
                                   cli_main, load_config, parse_args)
+from hih_plugin.utils.data_check import check_dataset_content
 from hih_plugin.utils.dist import setup_cpu_distributed
 from hih_plugin.utils.model_check import check_checkpoint_fits
 
@@ -26,6 +29,28 @@ class SaveMetricHook(Hook):
     def after_test_epoch(self, runner, metrics=None):
         if metrics is not None:
             mmengine.dump(metrics, self.out_file)
+
+
+class NonFiniteWarningHook(Hook):
+    """Warn once the test ends if any prediction was NaN/inf, which a
+    mean-based metric may otherwise hide or turn into a bare nan."""
+
+    def __init__(self):
+        self.bad = self.total = 0
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None,
+                        outputs=None):
+        for sample in outputs or ():
+            kpts = np.asarray(sample.pred_instances.keypoints)
+            self.total += 1
+            self.bad += int(not np.isfinite(kpts).all())
+
+    def after_test_epoch(self, runner, metrics=None):
+        if self.bad:
+            print(f'warning: {self.bad} of {self.total} test images have '
+                  'NaN/inf predicted keypoints; the checkpoint may hold '
+                  'non-finite weights (train with StopOnNonFiniteHook, as '
+                  'our configs do)', file=sys.stderr)
 
 
 def build_parser():
@@ -63,11 +88,13 @@ def main():
         raise UserError(f'checkpoint not found: {args.checkpoint}')
     cfg = merge_args(load_config(args.config), args)
     check_dataset_paths(cfg, ('test', ))
+    check_dataset_content(cfg, ('test', ))
     cfg = setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     # The runner loads checkpoints non-strictly; a checkpoint of another
     # model would be tested with random layers. Refuse it, listing the keys.
     check_checkpoint_fits(runner.model, args.checkpoint)
+    runner.register_hook(NonFiniteWarningHook(), 'LOWEST')
     if args.out:
         runner.register_hook(SaveMetricHook(args.out), 'LOWEST')
     runner.test()

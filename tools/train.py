@@ -8,6 +8,7 @@ import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.utils.cli import (UserError, add_common_args,
                                   apply_common_args, check_dataset_paths,
                                   cli_main, load_config, parse_args)
+from hih_plugin.utils.data_check import check_dataset_content
 from hih_plugin.utils.dist import setup_cpu_distributed
 from hih_plugin.utils.model_check import check_resume_fits
 
@@ -58,11 +59,22 @@ def merge_args(cfg, args):
     return cfg
 
 
+def amp_device_available():
+    """Whether MMEngine's AmpOptimWrapper has a device to run on."""
+    from mmengine import device
+    return any(getattr(device, f'is_{name}_available', lambda: False)()
+               for name in ('cuda', 'npu', 'mlu', 'musa'))
+
+
 @cli_main
 def main():
     args = parse_args(build_parser())
     cfg = merge_args(load_config(args.config), args)
     check_dataset_paths(cfg, ('train', 'val'))
+    check_dataset_content(cfg, ('train', 'val'))
+    if args.amp and not amp_device_available():
+        raise UserError('--amp needs a GPU (CUDA, NPU, MLU or MUSA), and '
+                        'none is available; drop --amp to train in float32')
     if args.resume not in (None, 'auto') and not osp.isfile(args.resume):
         raise UserError(f'checkpoint to resume from not found: {args.resume}')
     cfg = setup_cpu_distributed(cfg)

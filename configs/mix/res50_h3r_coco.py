@@ -8,6 +8,9 @@ _base_ = [
     'td-hm_res50_8xb64-210e_coco-256x192.py'
 ]
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
+# Stop at the first NaN/inf loss and never save NaN/inf weights (README,
+# "Guards against silent failures").
+default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
 # A new name on purpose: a dict named `codec` would be merged into the base's
 # MSRAHeatmap dict (keeping its `sigma`), and a `_delete_` key inside it

@@ -1,13 +1,17 @@
 """H3R: heatmap regression via randomized rounding (Yu & Tao, TPAMI 2021)."""
+import warnings
 from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.dist import get_rank
+from mmengine.logging import MessageHub
 from torch import Tensor
 
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
+
+from .utils import finite_rows, sanitize_visibility
 
 
 @KEYPOINT_CODECS.register_module()
@@ -27,7 +31,12 @@ class H3RHeatmap(BaseKeypointCodec):
     softmax over them and returns the probability-weighted mean of their cell
     centres times ``s``. Fed the log of the expected map this returns ``u``
     exactly (the five or more cells of probability 0 may be ``-inf``; they get
-    weight 0), which makes the encoding lossless.
+    weight 0), which makes the encoding lossless. Ties at the ``topk``-th
+    largest logit go to the lower flat index (row-major: smaller ``y``, then
+    smaller ``x``), in :meth:`decode` and :meth:`batch_decode` alike; an
+    all-equal map thus decodes to the mean of its first ``topk`` cells. A map
+    with a NaN or ``+inf`` cell, or without any finite cell, decodes to NaN
+    coordinates with score 0.
 
     Note:
 
@@ -43,24 +52,31 @@ class H3RHeatmap(BaseKeypointCodec):
             the drawn cell, or the bilinear four-cell map with
             ``expected=True``. Over instances the maximum is taken
         - keypoint_weights (np.ndarray): The target weights in shape (N, K).
-            0 for keypoints that are invisible, NaN/inf, or outside
+            0 for keypoints that are invisible (visibility <= 0 or
+            non-finite, with a warning for the latter), NaN/inf, or outside
             ``[0, W-1] x [0, H-1]`` in heatmap coordinates. The outer half
             cell is excluded on purpose: there one rounding direction would
             leave the map, and clamping it would bias the target
 
     Random draws come from a private ``numpy`` generator derived lazily from
-    ``torch.initial_seed()`` (and the distributed rank). MMEngine's
-    ``set_random_seed`` sets that seed in the main process, and inside a
-    DataLoader worker it is ``base_seed + worker_id``, or MMEngine's
-    per-worker seed after its ``worker_init_fn``. The generator is re-derived
-    whenever that seed changes (e.g. in a fresh worker that inherited a copy
-    of the codec), so the same seed reproduces the same targets and
-    different seeds, workers or ranks draw different streams. A private
-    generator also keeps the targets independent of how many draws other
-    transforms take from the global RNGs. As with every MMEngine
-    augmentation, non-persistent workers re-seeded by MMEngine's
-    ``worker_init_fn`` repeat their stream each epoch; keep
-    ``persistent_workers=True`` (the default of MMPose's configs).
+    ``torch.initial_seed()``, the distributed rank and the training epoch
+    (the ``epoch`` that MMEngine's ``RuntimeInfoHook`` publishes in the
+    ``MessageHub``; 0 outside a runner). MMEngine's ``set_random_seed`` sets
+    the torch seed in the main process, and inside a DataLoader worker it is
+    ``base_seed + worker_id``, or MMEngine's per-worker seed after its
+    ``worker_init_fn``. The generator is re-derived whenever that key changes
+    (a new epoch, or a fresh worker that inherited a copy of the codec), so
+    the same seed reproduces the same targets and different seeds, workers,
+    ranks or epochs draw different streams. Because the epoch and the seed
+    are what MMEngine restores on ``--resume``, a run resumed at an epoch
+    boundary draws the same roundings as the straight run, with
+    ``num_workers=0`` or non-persistent workers (forked after the epoch is
+    published). Persistent workers keep the epoch they were started in, so
+    they continue one stream across epochs: still fresh roundings every
+    epoch, but a resumed run draws other ones (as MMPose's own random
+    transforms do in persistent workers). A private generator also keeps the
+    targets independent of how many draws other transforms take from the
+    global RNGs.
 
     Args:
         input_size (tuple): Image size in [w, h]
@@ -109,8 +125,10 @@ class H3RHeatmap(BaseKeypointCodec):
 
     @property
     def rng(self) -> np.random.Generator:
-        """The generator of the current process; see the class docstring."""
-        seed = (torch.initial_seed(), get_rank())
+        """The generator of the current process and epoch; see the class
+        docstring."""
+        epoch = MessageHub.get_current_instance().get_info('epoch')
+        seed = (torch.initial_seed(), get_rank(), int(epoch or 0))
         if seed != self._rng_seed:
             self._rng = np.random.default_rng(seed)
             self._rng_seed = seed
@@ -125,7 +143,7 @@ class H3RHeatmap(BaseKeypointCodec):
         Args:
             keypoints (np.ndarray): Keypoint coordinates in shape (N, K, D)
             keypoints_visible (np.ndarray): Keypoint visibilities in shape
-                (N, K)
+                (N, K) or (N, K, 1)
 
         Returns:
             dict:
@@ -134,14 +152,22 @@ class H3RHeatmap(BaseKeypointCodec):
             - keypoint_weights (np.ndarray): The target weights in shape
                 (N, K)
         """
+        keypoints = np.asarray(keypoints)
         N, K = keypoints.shape[:2]
         W, H = self.heatmap_size
-        if keypoints_visible is None:
-            keypoints_visible = np.ones((N, K), dtype=np.float32)
+        visible = sanitize_visibility(keypoints_visible, (N, K),
+                                      'H3RHeatmap')
 
         uv = keypoints[..., :2].astype(np.float64) / self.scale_factor
+        finite = np.isfinite(uv).all(-1)
+        if not finite[visible > 0].all():
+            warnings.warn(
+                f'H3RHeatmap: {int((~finite & (visible > 0)).sum())} visible '
+                'keypoint(s) have NaN/inf coordinates; they get weight 0. '
+                'Check the annotations or the transforms before '
+                'GenerateTarget.')
         with np.errstate(invalid='ignore'):
-            valid = (np.nan_to_num(keypoints_visible) > 0) & np.all(
+            valid = (visible > 0) & np.all(
                 (uv >= 0) & (uv <= (W - 1, H - 1)), axis=-1)
         uv = np.where(valid[..., None], uv, 0.)
         base = np.floor(uv)
@@ -166,7 +192,8 @@ class H3RHeatmap(BaseKeypointCodec):
             heatmaps[n, k, cell[:, 1], cell[:, 0]] = 1.
 
         keypoint_weights = valid.astype(np.float32)
-        return dict(heatmaps=heatmaps.max(axis=0),
+        # max over zero instances would raise; no instance, no target
+        return dict(heatmaps=heatmaps.max(axis=0, initial=0.),
                     keypoint_weights=keypoint_weights)
 
     def decode(self, encoded: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -180,28 +207,39 @@ class H3RHeatmap(BaseKeypointCodec):
         Returns:
             tuple:
             - keypoints (np.ndarray): Decoded keypoint coordinates in shape
-                (N, K, D)
+                (N, K, D); NaN for a non-finite map
             - scores (np.ndarray): The keypoint scores in shape (N, K):
                 the sigmoid of the largest logit, i.e. the probability the
-                default per-pixel BCE loss assigns to the most likely cell
+                default per-pixel BCE loss assigns to the most likely cell;
+                0 for a non-finite map
         """
         K, H, W = encoded.shape
         logits = encoded.reshape(K, -1).astype(np.float64)
-        idx = np.argpartition(-logits, self.topk - 1, axis=1)[:, :self.topk]
-        top = np.take_along_axis(logits, idx, axis=1)
-        peak = top.max(axis=1, keepdims=True)
+        bad = ~finite_rows(logits)
+        logits[bad] = 0.
+        # the topk-th largest logit; ties there go to the lower index
+        kth = np.partition(logits, H * W - self.topk, axis=1)[:, -self.topk]
+        above = logits > kth[:, None]
+        tied = logits == kth[:, None]
+        take = above | (tied & (np.cumsum(tied, axis=1) <=
+                                self.topk - above.sum(1, keepdims=True)))
+        peak = logits.max(axis=1, keepdims=True)
         # exp(-inf - peak) = 0, so cells given as log(0) drop out.
-        prob = np.exp(top - peak)
+        prob = np.where(take, np.exp(logits - peak), 0.)
         prob /= prob.sum(axis=1, keepdims=True)
+        idx = np.arange(H * W)
         cells = np.stack([idx % W, idx // W], axis=-1)
-        keypoints = (prob[..., None] * cells).sum(axis=1) * self.scale_factor
+        keypoints = (prob @ cells) * self.scale_factor
         scores = 1. / (1. + np.exp(-peak[:, 0]))
+        keypoints[bad] = np.nan
+        scores[bad] = 0.
         return keypoints[None].astype(np.float32), \
             scores[None].astype(np.float32)
 
     def batch_decode(self, batch_encoded: Tensor
                      ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
-        """Decode a batch of logits on their device, as :meth:`decode`.
+        """Decode a batch of logits on their device, as :meth:`decode`
+        (same tie rule, same NaN result for non-finite maps).
 
         Args:
             batch_encoded (Tensor): Logits in shape (B, K, H, W)
@@ -217,13 +255,53 @@ class H3RHeatmap(BaseKeypointCodec):
         logits = batch_encoded.detach().flatten(2)
         if logits.dtype not in (torch.float32, torch.float64):
             logits = logits.float()
-        top, idx = logits.topk(self.topk, dim=-1)
-        prob = top.softmax(dim=-1)
-        cells = torch.stack([idx % W, idx // W], dim=-1).to(prob.dtype)
+        bad = ~finite_rows(logits)
+        if bad.any():
+            logits = logits.masked_fill(bad[..., None], 0.)
+        k = self.topk
+        # one more than topk shows whether a tie straddles the k-th place
+        top, idx = logits.topk(min(k + 1, H * W), dim=-1)
+        peak = top[..., :1]
+        # exp(-inf - peak) = 0, so cells given as log(0) drop out.
+        prob = (top[..., :k] - peak).exp()
+        cells = torch.stack([idx[..., :k] % W, idx[..., :k] // W],
+                            dim=-1).to(prob.dtype)
+        keypoints = (prob[..., None] * cells).sum(dim=-2) / prob.sum(
+            dim=-1, keepdim=True)
+        if top.shape[-1] > k:
+            # topk breaks such ties arbitrarily; apply the documented rule
+            tie = top[..., k] == top[..., k - 1]
+            if tie.any():
+                keypoints[tie] = _tied_topk_mean(logits[tie], k, W)
         scale = torch.as_tensor(self.scale_factor, device=prob.device,
                                 dtype=prob.dtype)
-        keypoints = (prob[..., None] * cells).sum(dim=2) * scale
-        scores = top[..., 0].sigmoid()
+        keypoints = keypoints * scale
+        scores = peak[..., 0].sigmoid()
+        keypoints = keypoints.masked_fill(bad[..., None], float('nan'))
+        scores = scores.masked_fill(bad, 0.)
         keypoints = keypoints.float().cpu().numpy()[:, None]
         scores = scores.float().cpu().numpy()[:, None]
         return list(keypoints), list(scores)
+
+
+def _tied_topk_mean(logits: Tensor, k: int, W: int) -> Tensor:
+    """Softmax-weighted mean cell (x, y) of each row's ``k`` largest logits,
+    ties at the ``k``-th going to the lower flat index.
+
+    Args:
+        logits (Tensor): Rows of flattened finite (or ``-inf``) logits, in
+            shape (R, H*W)
+
+    Returns:
+        Tensor: (R, 2) mean cells
+    """
+    kth = logits.topk(k, dim=-1).values[:, -1:]
+    above = logits > kth
+    tied = logits == kth
+    take = above | (tied & (tied.cumsum(-1) <=
+                            k - above.sum(-1, keepdim=True)))
+    peak = logits.max(dim=-1, keepdim=True).values
+    prob = torch.where(take, (logits - peak).exp(), torch.zeros_like(logits))
+    i = torch.arange(logits.shape[-1], device=logits.device)
+    cells = torch.stack([i % W, i // W], dim=-1).to(prob.dtype)
+    return (prob @ cells) / prob.sum(dim=-1, keepdim=True)

@@ -8,6 +8,8 @@ from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
 from torch import Tensor
 
+from .utils import finite_rows, sanitize_visibility
+
 
 @KEYPOINT_CODECS.register_module()
 class HIHHeatmap(BaseKeypointCodec):
@@ -169,7 +171,8 @@ class HIHHeatmap(BaseKeypointCodec):
         Args:
             keypoints (np.ndarray): Keypoint coordinates in shape (N, K, D)
             keypoints_visible (np.ndarray): Keypoint visibilities in shape
-                (N, K)
+                (N, K) or (N, K, 1); NaN/inf count as invisible, with a
+                warning
 
         Returns:
             dict:
@@ -183,11 +186,8 @@ class HIHHeatmap(BaseKeypointCodec):
         """
         keypoints = np.asarray(keypoints, dtype=np.float64)[..., :2]
         N, K, _ = keypoints.shape
-        if keypoints_visible is None:
-            keypoints_visible = np.ones((N, K), dtype=np.float32)
-        visible = np.asarray(keypoints_visible, dtype=np.float32)
-        if visible.ndim == 3:
-            visible = visible[..., 0]
+        visible = sanitize_visibility(keypoints_visible, (N, K),
+                                      'HIHHeatmap')
         W, H = self.heatmap_size
         d = self.decimal_size
 
@@ -275,13 +275,22 @@ class HIHHeatmap(BaseKeypointCodec):
 
         Returns:
             tuple:
-            - keypoints (np.ndarray): Decoded coordinates in shape (1, K, 2)
-            - scores (np.ndarray): The integer heatmap maxima in shape (1, K)
+            - keypoints (np.ndarray): Decoded coordinates in shape (1, K, 2);
+                NaN where the integer or decimal map holds a NaN or +inf
+                cell, or no finite one
+            - scores (np.ndarray): The integer heatmap maxima in shape
+                (1, K); 0 where the coordinates are NaN
         """
         heatmaps = np.asarray(heatmaps)
         decimal = np.asarray(decimal_heatmaps, dtype=np.float64)
         self._check_decimal_shape(decimal.shape)
         K, H, W = heatmaps.shape
+        # A NaN cell would win the argmax and pass for a confident peak.
+        bad = ~(finite_rows(heatmaps.reshape(K, -1)) &
+                finite_rows(decimal.reshape(K, -1)))
+        if bad.any():
+            heatmaps = np.where(bad[:, None, None], 0, heatmaps)
+            decimal = np.where(bad[:, None, None], 0., decimal)
         flat = heatmaps.reshape(K, -1)
         idx = flat.argmax(-1)
         scores = flat.max(-1)
@@ -299,6 +308,8 @@ class HIHHeatmap(BaseKeypointCodec):
                                 (p.sum(-1) * j).sum(-1)], -1)
 
         keypoints = self._to_keypoints(cell, bin_pos)
+        keypoints[bad] = np.nan
+        scores = np.where(bad, 0, scores)
         return (keypoints[None].astype(np.float32),
                 scores[None].astype(np.float32))
 
@@ -314,16 +325,23 @@ class HIHHeatmap(BaseKeypointCodec):
 
         Returns:
             tuple:
-            - batch_keypoints (List[np.ndarray]): Each in shape (1, K, 2)
+            - batch_keypoints (List[np.ndarray]): Each in shape (1, K, 2);
+                NaN for non-finite maps, as :meth:`decode`
             - batch_scores (List[np.ndarray]): Each in shape (1, K)
         """
         self._check_decimal_shape(tuple(batch_decimal_heatmaps.shape[1:]))
         B, K, H, W = batch_heatmaps.shape
         d = self.decimal_size
-        scores, idx = batch_heatmaps.detach().flatten(2).max(-1)
+        heatmaps = batch_heatmaps.detach().flatten(2)
+        decimal = batch_decimal_heatmaps.detach().double()
+        scores, idx = heatmaps.max(-1)
+        bad = ~(scores.isfinite() & finite_rows(decimal.flatten(2)))
+        if bad.any():
+            heatmaps = heatmaps.masked_fill(bad[..., None], 0)
+            decimal = decimal.masked_fill(bad[..., None, None], 0)
+            scores, idx = heatmaps.max(-1)
         cell = torch.stack([idx % W, torch.div(idx, W, rounding_mode='floor')],
                            -1).double()
-        decimal = batch_decimal_heatmaps.detach().double()
         if self.decode_mode == 'argmax':
             didx = decimal.flatten(2).argmax(-1)
             bin_pos = torch.stack(
@@ -341,8 +359,9 @@ class HIHHeatmap(BaseKeypointCodec):
             offset = (bin_pos + 0.5) / d - 0.5
         scale = torch.as_tensor(self.scale_factor, dtype=torch.float64,
                                 device=cell.device)
-        keypoints = ((cell + offset) * scale).float().cpu().numpy()
-        scores = scores.float().cpu().numpy()
+        keypoints = ((cell + offset) * scale).masked_fill(
+            bad[..., None], float('nan')).float().cpu().numpy()
+        scores = scores.masked_fill(bad, 0).float().cpu().numpy()
         return ([kpt[None] for kpt in keypoints],
                 [score[None] for score in scores])
 

@@ -8,9 +8,11 @@ the same way (inter-ocular distance from ``keypoint_indices``, or a per-sample
 averages over all keypoints of all images, this metric first takes each
 image's own NME and then looks at their distribution.
 """
+import logging
 from typing import Dict, Optional, Sequence
 
 import numpy as np
+from mmengine.logging import print_log
 from mmpose.evaluation.functional.keypoint_eval import _calc_distances
 from mmpose.evaluation.metrics import NME
 from mmpose.registry import METRICS
@@ -47,9 +49,12 @@ def failure_rate_auc(errors: np.ndarray, thr: float):
     distribution ``CED(e) = #{i: e_i <= e} / N`` is a step function, and
     integrating each image's step exactly gives
     ``AUC = (1/thr) * integral_0^thr CED(e) de = mean(max(0, 1 - e_i/thr))``,
-    with no quadrature error (and no ``scipy.integrate.simps``).
+    with no quadrature error (and no ``scipy.integrate.simps``). A NaN error
+    counts as infinite: a failure that adds nothing to the AUC.
     """
     errors = np.asarray(errors, dtype=np.float64)
+    # A NaN error (a NaN prediction) is a failure, not a success.
+    errors = np.where(np.isnan(errors), np.inf, errors)
     if errors.size == 0:
         return float('nan'), float('nan')
     failure_rate = float(np.mean(errors > thr))
@@ -65,6 +70,9 @@ class FailureRateAUC(NME):
     0.10 of the normaliser). Keys name the threshold in percent, as papers
     do: ``FR@10`` and ``AUC@10`` for ``thr=0.1``. Values are fractions in
     [0, 1], like MMPose's ``NME`` (a paper's "FR 2.84%" is ``0.0284``).
+    An image with a NaN/inf predicted keypoint is a failure; when there are
+    such images, their count is reported as ``non-finite`` (with a
+    warning), since MMPose's ``NME`` turns nan.
 
     Use it next to ``NME`` with the same normalisation arguments::
 
@@ -122,4 +130,16 @@ class FailureRateAUC(NME):
                                self._normalize_factors(results, gt))
         failure_rate, auc = failure_rate_auc(errors, self.thr)
         pct = f'{self.thr * 100:g}'
-        return {f'FR@{pct}': failure_rate, f'AUC@{pct}': auc}
+        metrics = {f'FR@{pct}': failure_rate, f'AUC@{pct}': auc}
+        nonfinite = int((~np.isfinite(errors)).sum())
+        if nonfinite:
+            # MMPose's NME averages them into nan; say how many there were.
+            metrics['non-finite'] = nonfinite
+            print_log(
+                f'FailureRateAUC: {nonfinite} of {len(errors)} images have '
+                'non-finite (NaN/inf) predicted keypoints, so NME is nan; '
+                f'they count as failures in FR@{pct} and add 0 to '
+                f'AUC@{pct}. A model with NaN weights predicts NaN: check '
+                'the checkpoint.',
+                logger='current', level=logging.WARNING)
+        return metrics

@@ -1,0 +1,3 @@
+from .hooks import NonFiniteTrainingError, StopOnNonFiniteHook
+
+__all__ = ['NonFiniteTrainingError', 'StopOnNonFiniteHook']

@@ -1,0 +1,214 @@
+"""Training runs that never rot silently: NaN guards, diverging runs that
+stop cleanly, reproducible augmentation, H3R resume."""
+import glob
+import json
+import os.path as osp
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import MessageHub
+from mmengine.registry import init_default_scope
+from mmengine.runner import set_random_seed
+from mmpose.registry import DATASETS, HOOKS, MODELS, TRANSFORMS
+
+import hih_plugin  # noqa: F401  registers our parts
+from conftest import ROOT, fixture_dir, run_tool
+from hih_plugin.engine import NonFiniteTrainingError
+from test_h3r_train import cfg_options as h3r_options
+from test_hih_train import read_scalars, tiny_overrides
+
+CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*.py')) +
+                 glob.glob(osp.join(ROOT, 'configs', 'mix', '*.py')))
+
+
+def error_lines(proc):
+    return [ln for ln in proc.stderr.splitlines() if ln.startswith('error:')]
+
+
+def finite_state(path):
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    return all(torch.isfinite(t).all() for t in ckpt['state_dict'].values()
+               if t.is_floating_point())
+
+
+# --- NaN visibility ------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_nan_visibility_run_trains_with_finite_losses(tmp_path):
+    root = fixture_dir('wflw')
+    with open(osp.join(root, 'test_wflw.json')) as f:
+        data = json.load(f)
+    data['annotations'][0]['keypoints'][2] = float('nan')  # one visibility
+    ann = tmp_path / 'nan_vis.json'
+    ann.write_text(json.dumps(data))  # writes NaN, as json.load reads it
+    work_dir = tmp_path / 'work'
+    proc = run_tool(
+        'train.py', 'configs/hih_wflw.py', '--work-dir', work_dir,
+        '--cfg-options', *tiny_overrides(root),
+        f'train_dataloader.dataset.ann_file={ann}', 'train_cfg.max_epochs=2',
+        'train_dataloader.batch_size=4')
+    losses = [r['loss'] for r in read_scalars(str(work_dir)) if 'loss' in r]
+    assert len(losses) == 2 and np.isfinite(losses).all(), losses
+    assert '1 keypoint visibility value(s) are NaN/inf' in proc.stderr
+    assert all(finite_state(p) for p in glob.glob(str(work_dir / '*.pth')))
+
+
+# --- a diverging run stops at once --------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_diverging_run_stops_with_one_error_and_no_non_finite_checkpoint(
+        tmp_path):
+    work_dir = tmp_path / 'work'
+    proc = run_tool(
+        'train.py', 'configs/hih_wflw.py', '--work-dir', work_dir,
+        '--cfg-options', *tiny_overrides(fixture_dir('wflw')),
+        'train_dataloader.batch_size=4', 'train_cfg.max_epochs=4',
+        'train_cfg.val_interval=1', 'default_hooks.checkpoint.interval=1',
+        'optim_wrapper.optimizer.lr=1e30', check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    errors = error_lines(proc)
+    assert len(errors) == 1, proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr
+    assert 'non-finite loss at iteration 2' in errors[0]
+    assert 'loss_kpt=' in errors[0] and 'loss_decimal=' in errors[0]
+    ckpts = glob.glob(str(work_dir / '*.pth'))
+    assert osp.join(work_dir, 'epoch_1.pth') in ckpts  # the last good one
+    assert f'last good checkpoint is {work_dir}/epoch_1.pth' in errors[0]
+    assert not any(osp.basename(c).startswith('epoch_2') for c in ckpts)
+    assert all(finite_state(c) for c in ckpts)
+
+
+def test_checkpoint_with_non_finite_weights_is_refused():
+    hook = HOOKS.build(dict(type='StopOnNonFiniteHook'))
+    hub = MessageHub.get_instance('test_nonfinite_ckpt')
+    runner = SimpleNamespace(message_hub=hub, iter=7, epoch=3)
+    hub.update_info('last_ckpt', 'work/epoch_2.pth')
+    good = dict(state_dict=dict(w=torch.ones(3), n=torch.tensor(5)))
+    hook.before_save_checkpoint(runner, good)
+    hub.update_info('last_ckpt', 'work/epoch_3.pth')  # about to be written
+    bad = dict(state_dict=dict(w=torch.tensor([1., float('inf')])))
+    with pytest.raises(NonFiniteTrainingError,
+                       match=r'weight w holds NaN/inf.*epoch_2\.pth'):
+        hook.before_save_checkpoint(runner, bad)
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
+def test_every_config_stops_on_non_finite_loss(config):
+    cfg = Config.fromfile(config)
+    assert cfg.default_hooks.nonfinite == dict(type='StopOnNonFiniteHook')
+
+
+# --- reproducible augmentation ------------------------------------------
+
+
+def pipeline_batches(cfg, seed):
+    set_random_seed(seed, deterministic=True)
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    return [dataset[i % len(dataset)] for i in range(16)]
+
+
+@pytest.mark.timeout(60)
+def test_same_seed_same_hih_wflw_batches():
+    root = fixture_dir('wflw')
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'hih_wflw.py'))
+    cfg.train_dataloader.dataset.update(
+        data_root=root, ann_file='test_wflw.json', data_prefix=dict(img=''))
+    init_default_scope('mmpose')
+    a, b = pipeline_batches(cfg, 0), pipeline_batches(cfg, 0)
+    for x, y in zip(a, b):
+        assert torch.equal(x['inputs'], y['inputs'])
+        assert np.array_equal(x['data_samples'].gt_fields.heatmaps,
+                              y['data_samples'].gt_fields.heatmaps)
+    c = pipeline_batches(cfg, 1)
+    assert not all(torch.equal(x['inputs'], y['inputs'])
+                   for x, y in zip(a, c))
+
+
+def test_random_gaussian_blur_draws_from_the_seeded_numpy_rng():
+    img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)
+    blur = TRANSFORMS.build(dict(type='RandomGaussianBlur', prob=1.,
+                                 kernel_size=(3, 7)))
+    np.random.seed(0)
+    outs = [blur(dict(img=img.copy()))['img'] for _ in range(30)]
+    blurred = {k: cv2.GaussianBlur(img, (k, k), 0) for k in (3, 5, 7)}
+    sizes = [next(k for k, b in blurred.items() if np.array_equal(o, b))
+             for o in outs]
+    assert set(sizes) == {3, 5, 7}  # every odd size in the range is drawn
+    np.random.seed(0)
+    assert all(np.array_equal(blur(dict(img=img.copy()))['img'], o)
+               for o in outs)
+    never = TRANSFORMS.build(dict(type='RandomGaussianBlur', prob=0.))
+    assert np.array_equal(never(dict(img=img.copy()))['img'], img)
+    with pytest.raises(ValueError, match='odd'):
+        TRANSFORMS.build(dict(type='RandomGaussianBlur', kernel_size=(2, 6)))
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
+def test_no_config_uses_albumentations(config):
+    """albumentations' RNG is out of MMEngine's reach (see
+    RandomGaussianBlur); every other random transform of ours draws from
+    numpy's global RNG, which MMEngine seeds."""
+    pipeline = Config.fromfile(config).train_dataloader.dataset.pipeline
+    assert not any(t['type'] == 'Albumentation' for t in pipeline)
+
+
+# --- H3R: a resumed run draws the straight run's roundings ---------------
+
+
+@pytest.mark.timeout(180)
+def test_h3r_straight_and_resumed_runs_end_with_identical_weights(tmp_path):
+    opts = h3r_options(fixture_dir('wflw')) + [
+        'train_cfg.max_epochs=4', 'default_hooks.checkpoint.interval=1',
+        'randomness.deterministic=True']
+    straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
+    # val_interval 6 > 4 epochs: no validation
+    run_tool('train.py', 'configs/h3r_wflw.py', '--work-dir', straight,
+             '--cfg-options', *opts)
+    run_tool('train.py', 'configs/h3r_wflw.py', '--work-dir', resumed,
+             '--resume', straight / 'epoch_2.pth', '--cfg-options', *opts)
+    a = torch.load(straight / 'epoch_4.pth', weights_only=True)['state_dict']
+    b = torch.load(resumed / 'epoch_4.pth', weights_only=True)['state_dict']
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # and the rounding did change the weights over epochs 3 and 4
+    c = torch.load(straight / 'epoch_2.pth', weights_only=True)['state_dict']
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+# --- a NaN model does not test as a plausible score ---------------------
+
+
+@pytest.mark.timeout(90)
+def test_nan_model_tests_as_failures_with_a_warning(tmp_path):
+    root = fixture_dir('wflw')
+    tiny = {'model.backbone.num_stacks': 1, 'model.backbone.depth': 2,
+            'model.backbone.feat_channels': 16, 'model.head.in_channels': 16,
+            'model.head.decimal_channels': 16}
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'hih_wflw.py'))
+    cfg.merge_from_dict(tiny)
+    init_default_scope('mmpose')
+    state = MODELS.build(cfg.model).state_dict()
+    state = {k: v.fill_(float('nan')) if v.is_floating_point() else v
+             for k, v in state.items()}
+    ckpt, out = tmp_path / 'nan.pth', tmp_path / 'metrics.json'
+    torch.save({'state_dict': state}, ckpt)
+    opts = [f'{k}={v}' for k, v in tiny.items()] + [
+        'test_dataloader.dataset.data_root=' + root,
+        'test_dataloader.dataset.ann_file=test_wflw.json',
+        'test_dataloader.dataset.data_prefix.img=',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False']
+    proc = run_tool('test.py', 'configs/hih_wflw.py', ckpt, '--work-dir',
+                    tmp_path / 'work', '--out', out, '--cfg-options', *opts)
+    assert 'warning: 4 of 4 test images have NaN/inf predicted keypoints' \
+        in proc.stderr
+    metrics = json.loads(out.read_text())
+    assert np.isnan(metrics['NME'])  # was a plausible 1.43
+    assert metrics['FR@10'] == 1 and metrics['AUC@10'] == 0
+    assert metrics['non-finite'] == 4
