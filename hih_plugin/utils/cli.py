@@ -64,6 +64,13 @@ def load_config(path: str) -> Config:
     return Config.fromfile(path)
 
 
+def merge_cfg_options(cfg: Config, options) -> Config:
+    """Merge ``--cfg-options`` into the config, as MMPose's tools do."""
+    if options:
+        cfg.merge_from_dict(options)
+    return cfg
+
+
 def apply_common_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Launcher, work dir and visualization, as MMPose's tools set them."""
     cfg.launcher = args.launcher
