@@ -111,8 +111,9 @@ def build_parser():
                         'repository root; default: CONFIG relative to this '
                         'project, which it must then be inside')
     parser.add_argument('--readme',
-                        help="the Collection's README; default: the project "
-                        'README written by --project, else README.md')
+                        help="the Collection's README, relative to the .yml "
+                        'or a URL; default: the project README written by '
+                        '--project, else the <name>.md results page')
     parser.add_argument('--project', action='store_true',
                         help='also write projects/<name>/README.md in the '
                         "layout of MMPose's projects/, for a pull request")
@@ -368,7 +369,7 @@ def main():
     pth = strip_and_save(ckpt, args.save_keys, args.out_dir, name)
     weights = args.weights_url + osp.basename(pth)
     project = f'projects/{name}/README.md'
-    readme = args.readme or (project if args.project else 'README.md')
+    readme = args.readme or (project if args.project else f'{name}.md')
     yml = osp.join(args.out_dir, f'{name}.yml')
     md = osp.join(args.out_dir, f'{name}.md')
     write_metafile(yml, facts, name, config, metrics, weights, readme)
