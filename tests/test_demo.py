@@ -72,7 +72,8 @@ def test_demo_person_with_given_boxes(person, tmp_path):
     out = tmp_path / 'person.png'
     proc = run_tool('demo.py', person['img'], person['config'],
                     person['ckpt'], '--device', 'cpu', '--draw-bbox',
-                    '--kpt-thr', '0', '--bboxes', *sum(PERSON_BOXES, []), '--out-file', out)
+                    '--kpt-thr', '0', '--bboxes', *sum(PERSON_BOXES, []),
+                    '--out-file', out)
     assert '2 instance(s) drawn' in proc.stdout
     assert_png_like(out, person['img'])
 
