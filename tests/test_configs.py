@@ -219,14 +219,24 @@ def test_mmpose_data_layout_passes_path_check(name, tmp_path, monkeypatch):
     """With the files each config names laid out as MMPose reads them
     (``ann_file`` under ``data_root``; ``bbox_file`` and ``headbox_file``
     as given, relative to the working directory), the check passes."""
+    from hih_plugin.utils.cli import _pretrained_inits, resolve_pretrained
     cfg = Config.fromfile(config_path(name))
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
     for split in SPLITS:
         ds = cfg[f'{split}_dataloader'].dataset
         touch(osp.join(ds.data_root, ds.ann_file))
         for key in ('bbox_file', 'headbox_file'):
             if ds.get(key):
                 touch(ds[key])
+        evaluator = cfg.get(f'{split}_evaluator') or {}
+        for metric in ([evaluator] if isinstance(evaluator, dict) else
+                       evaluator):
+            if metric.get('ann_file'):
+                touch(metric['ann_file'])
+    # pretrained weights already in the download cache: nothing to fetch
+    for _, source in _pretrained_inits(cfg.model):
+        touch(resolve_pretrained(source)[0])
     check_dataset_paths(cfg, SPLITS)
 
 

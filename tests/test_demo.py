@@ -3,6 +3,7 @@ with tiny randomly initialised models; and the demo's and tools/test.py's
 refusal of bad input (a checkpoint of another model, an unreadable image)."""
 import importlib.util
 import os.path as osp
+import re
 
 import pytest
 
@@ -71,22 +72,30 @@ def test_demo_person_with_given_boxes(person, tmp_path):
     out = tmp_path / 'person.png'
     proc = run_tool('demo.py', person['img'], person['config'],
                     person['ckpt'], '--device', 'cpu', '--draw-bbox',
-                    '--bboxes', *sum(PERSON_BOXES, []), '--out-file', out)
+                    '--kpt-thr', '0', '--bboxes', *sum(PERSON_BOXES, []),
+                    '--out-file', out)
     assert '2 instance(s) drawn' in proc.stdout
     assert_png_like(out, person['img'])
 
 
+# Random weights score every keypoint near 0, so the tests draw them with
+# --kpt-thr 0; test_demo_cfg_options_and_no_keypoint_message covers the rest.
+
 def test_demo_face_on_whole_image(face, tmp_path):
     out = tmp_path / 'face.png'
     proc = run_tool('demo.py', face['img'], face['config'], face['ckpt'],
-                    '--device', 'cpu', '--out-file', out)
+                    '--device', 'cpu', '--kpt-thr', '0', '--out-file', out)
     assert '1 instance(s) drawn' in proc.stdout
+    assert re.search(r': [1-9]\d* of 98 keypoints scored at least '
+                     r'--kpt-thr 0\.0', proc.stdout), proc.stdout
     assert_png_like(out, face['img'])
 
 
 def test_demo_with_detector_and_fallback(person, detector, tmp_path):
+    # random weights score every keypoint near 0: draw them all
     args = [person['img'], person['config'], person['ckpt'], '--device',
-            'cpu', '--det-config', DET_CONFIG, '--det-checkpoint', detector]
+            'cpu', '--kpt-thr', '0', '--det-config', DET_CONFIG,
+            '--det-checkpoint', detector]
     # random RPN scores are all near 0.5
     out = tmp_path / 'det.png'
     proc = run_tool('demo.py', *args, '--bbox-thr', '0.3', '--out-file', out)
@@ -173,3 +182,39 @@ def test_bad_boxes_are_refused(coords, reason):
     from hih_plugin.utils.cli import UserError
     with pytest.raises(UserError, match=reason):
         demo_module().given_boxes(coords, np.zeros((100, 200, 3), np.uint8))
+
+
+def test_demo_cfg_options_and_no_keypoint_message(tmp_path):
+    """A model trained with --cfg-options overrides is drawn from the
+    original config plus the same overrides; a --kpt-thr nothing passes
+    is reported with the scores, not as instances drawn."""
+    import argparse
+
+    from mmengine.config import Config, DictAction
+    from test_hih_train import tiny_overrides
+    root = fixture_dir('wflw')
+    config = osp.join(ROOT, 'configs', 'hih_wflw.py')
+    opts = [o for o in tiny_overrides(root) if o.startswith('model.')]
+    cfg = Config.fromfile(config)
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg.merge_from_dict(
+        parser.parse_args(['--cfg-options', *opts]).cfg_options)
+    cfg_file = tmp_path / 'trained.py'
+    cfg.dump(str(cfg_file))
+    ckpt = save_random_weights(str(cfg_file), tmp_path / 'hih.pth')
+    img = osp.join(root, FACE_IMG)
+
+    out = tmp_path / 'refused.png'
+    proc = run_tool('demo.py', img, config, ckpt, '--device', 'cpu',
+                    '--out-file', out, check=False)
+    assert_one_line_error(proc, 'does not fit the model', 'missing key(s)')
+
+    out = tmp_path / 'face.png'
+    # the default --kpt-thr 0.3 is far above a random model's scores
+    proc = run_tool('demo.py', img, config, ckpt, '--device', 'cpu',
+                    '--out-file', out, '--cfg-options', *opts)
+    assert 'instance(s) drawn' not in proc.stdout
+    assert 'no keypoint scored at least --kpt-thr 0.3' in proc.stderr
+    assert 'keypoint scores range from' in proc.stderr
+    assert_png_like(out, img)

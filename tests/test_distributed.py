@@ -169,12 +169,14 @@ def test_publish_round_trip(run, single, tmp_path):
     proc = run_tool('publish_model.py', run['config'],
                     run['work_dir'] / 'epoch_2.pth', single, '--out-dir', out,
                     '--name', 'tiny_hih_wflw', '--metrics', 'NME',
+                    '--zoo-config', 'configs/tiny_hih_wflw.py',
                     env=PROBE_ENV)
     (pth, ) = glob.glob(str(out / 'tiny_hih_wflw-*.pth'))
-    assert re.fullmatch(r'tiny_hih_wflw-[0-9a-f]{8}\.pth', osp.basename(pth))
+    assert re.fullmatch(r'tiny_hih_wflw-[0-9a-f]{8}_\d{8}\.pth',
+                        osp.basename(pth))
     with open(pth, 'rb') as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    assert osp.basename(pth) == f'tiny_hih_wflw-{digest[:8]}.pth'
+    assert osp.basename(pth).startswith(f'tiny_hih_wflw-{digest[:8]}_')
     assert 'optimizer' in proc.stdout  # reported as dropped
 
     ckpt = load_file(pth)
@@ -191,7 +193,8 @@ def test_publish_round_trip(run, single, tmp_path):
     assert model.weights == osp.basename(pth)
     (result, ) = model.results
     assert (result.task, result.dataset) == ('Face 2D Keypoint', 'WFLW')
-    nme = round(json.loads(single.read_text())['NME'], 4)
+    # percent, as MMPose's zoo lists NME
+    nme = round(100 * json.loads(single.read_text())['NME'], 4)
     assert result.metrics == {'NME': nme}
 
     table = (out / 'tiny_hih_wflw.md').read_text()
@@ -211,7 +214,7 @@ def test_publish_refuses_unmeasured_metric(single, tmp_path):
     # a renamed metric still takes its number from the JSON
     nme = json.loads(single.read_text())['NME']
     assert tool.select_metrics(str(single), ['NME=NME test'], 4) == [
-        ('NME test', round(nme, 4))]
+        ('NME test', round(100 * nme, 4))]
 
 
 def test_scripts_print_usage_without_arguments():

@@ -15,9 +15,11 @@ import os.path as osp
 import sys
 
 import numpy as np
+from mmengine.config import DictAction
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
-from hih_plugin.utils.cli import UserError, cli_main, load_config
+from hih_plugin.utils.cli import (UserError, cli_main, load_config,
+                                  merge_cfg_options)
 from hih_plugin.utils.model_check import load_checkpoint_strict
 
 
@@ -51,6 +53,10 @@ def build_parser():
     parser.add_argument('--device', default=None,
                         help='e.g. cpu or cuda:0; default cuda:0 if '
                         'available, else cpu')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the pose config, as tools/train.py '
+        'does: pass the same overrides the model was trained with')
     return parser
 
 
@@ -140,7 +146,7 @@ def main():
     img = read_image(args.image)
     device = args.device or ('cuda:0' if torch.cuda.is_available() else
                              'cpu')
-    cfg = load_config(args.config)
+    cfg = merge_cfg_options(load_config(args.config), args.cfg_options)
     if cfg.get('data_mode', 'topdown') != 'topdown':
         raise UserError(f'{args.config} is a {cfg.data_mode} model; this '
                         'demo runs top-down models')
@@ -172,8 +178,26 @@ def main():
         show=False,
         kpt_thr=args.kpt_thr,
         out_file=args.out_file)
-    n = len(results.pred_instances.keypoints)
-    print(f'{n} instance(s) drawn to {args.out_file}')
+    report(results.pred_instances, args.kpt_thr, args.out_file)
+
+
+def report(pred_instances, kpt_thr, out_file):
+    """Say what was drawn: the visualizer skips every keypoint whose score
+    is below ``kpt_thr``, which can leave nothing but the image."""
+    n = len(pred_instances.keypoints)
+    scores = np.asarray(pred_instances.get(
+        'keypoints_visible', pred_instances.keypoint_scores))
+    drawn = int((scores >= kpt_thr).sum())
+    if drawn:
+        print(f'{n} instance(s) drawn to {out_file}: {drawn} of '
+              f'{scores.size} keypoints scored at least --kpt-thr {kpt_thr}')
+        return
+    per_instance = ', '.join(f'{s.max():.3g}' for s in scores)
+    print(f'warning: no keypoint scored at least --kpt-thr {kpt_thr}, so '
+          f'{out_file} shows no keypoints: keypoint scores range from '
+          f'{scores.min():.3g} to {scores.max():.3g} (best per instance: '
+          f'{per_instance}); lower --kpt-thr to draw them',
+          file=sys.stderr)
 
 
 if __name__ == '__main__':

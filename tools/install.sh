@@ -33,7 +33,11 @@ pip_install() { "$PY" -m pip install --disable-pip-version-check -c "$CONSTRAINT
 
 echo "[install] torch $TORCH_VERSION and build tools"
 pip_install torch torchvision
-pip_install -r "$REQ/build.txt"
+# torch declares setuptools>=77 for its cpp_extension, but mmcv 2.1.0's build,
+# mmengine and mim import pkg_resources, so setuptools stays below 70 (see
+# requirements/build.txt). pip would print that known conflict as an ERROR.
+echo "[install] setuptools<70 on purpose (torch declares >=77, needed only to build extensions)"
+pip_install --no-warn-conflicts -r "$REQ/build.txt"
 
 # pip's own wheel cache is keyed on the sdist only, so a wheel built against
 # another torch would be reused silently: keep ours in a folder named after torch.
@@ -53,7 +57,10 @@ fi
 
 echo "[install] OpenMMLab stack"
 pip_install -r "$REQ/runtime.txt" mmengine
-pip_install --no-deps "$MMCV_WHEEL" mmdet mmpose
+# Their declared dependencies that are left out on purpose: mmpose's chumpy
+# (does not build, unused) and openmim's opendatalab (only for `mim download`
+# of data sets; it pins an old setuptools, requests and rich).
+pip_install --no-deps --no-warn-conflicts "$MMCV_WHEEL" mmdet mmpose openmim
 # The registry wheel of xtcocotools is built against numpy 1.
 pip_install --no-deps --no-build-isolation --no-binary xtcocotools xtcocotools
 

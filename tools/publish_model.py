@@ -4,9 +4,14 @@ Given a config, its checkpoint and the metrics JSON that
 ``tools/test.py CONFIG CKPT --out metrics.json`` wrote, this
 
 - strips the checkpoint to ``meta`` and ``state_dict`` (no optimizer, message
-  hub or scheduler state) and saves it as ``<name>-<sha256[:8]>.pth``;
-- writes the model-zoo metafile ``<name>.yml`` (Collections, Models, Results,
-  Weights) and the results table ``<name>.md`` in MMPose's format.
+  hub or scheduler state) and saves it as
+  ``<name>-<sha256[:8]>_<YYYYMMDD>.pth``, as MMPose's publish tool names it;
+- writes the model-zoo metafile ``<name>.yml`` (Collections with README,
+  Models, Results, Weights) and the results section ``<name>.md`` in the
+  layout of MMPose's model zoo: the config relative to the repository, NME
+  and failure rates in percent, AP, AR, PCK and AUC as fractions;
+- with ``--project``, a ``projects/<name>/README.md`` in the layout of
+  MMPose's ``projects/`` (Description, Usage, Results, Citation, Checklist).
 
 Every number it publishes is read from the metrics JSON; a metric that is
 not in that file is refused, so the zoo never shows a number nobody measured.
@@ -16,15 +21,25 @@ import hashlib
 import json
 import os
 import os.path as osp
+import re
 import sys
+from datetime import date
 
 import torch
 import yaml
+from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
-from hih_plugin.utils.cli import UserError, cli_main, load_config
+from hih_plugin.utils.cli import (UserError, cli_main, load_config,
+                                  merge_cfg_options)
 from hih_plugin.utils.model_check import check_checkpoint_fits
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+# Metrics MMPose's zoo lists in percent (NME, and the failure rate that goes
+# with it); everything else (AP, AR, PCK, AUC) as the fraction measured.
+PERCENT = re.compile(r'(.*/)?(NME|FR@[^/]*)$', re.IGNORECASE)
 
 # Papers of the methods this plugin adds, keyed by codec type, for the
 # metafile's Collections entry. Other codecs need --collection/--paper-*.
@@ -91,6 +106,21 @@ def build_parser():
                         'in the .md table')
     parser.add_argument('--digits', type=int, default=4,
                         help='decimals of the published numbers')
+    parser.add_argument('--zoo-config',
+                        help='the config path the zoo lists, relative to the '
+                        'repository root; default: CONFIG relative to this '
+                        'project, which it must then be inside')
+    parser.add_argument('--readme',
+                        help="the Collection's README, relative to the .yml "
+                        'or a URL; default: the project README written by '
+                        '--project, else the <name>.md results page')
+    parser.add_argument('--project', action='store_true',
+                        help='also write projects/<name>/README.md in the '
+                        "layout of MMPose's projects/, for a pull request")
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, as tools/train.py does: '
+        'pass the same overrides the model was trained with')
     parser.add_argument(
         '--save-keys', nargs='+', default=['meta', 'state_dict'],
         help='checkpoint entries to keep (default: meta state_dict)')
@@ -128,12 +158,14 @@ def select_metrics(metrics_file, names, digits):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f'metric {key} in {metrics_file} is not a number '
                             f'({value!r}); leave it out of --metrics')
-        result.append((shown, round(float(value), digits)))
+        scale = 100 if PERCENT.match(key) else 1
+        result.append((shown, round(float(value) * scale, digits)))
     return result
 
 
 def strip_and_save(ckpt, save_keys, out_dir, name):
-    """Save the kept entries as ``<name>-<sha256[:8]>.pth``; return path."""
+    """Save the kept entries as ``<name>-<sha256[:8]>_<YYYYMMDD>.pth``, the
+    name MMPose's publish tool gives; return its path."""
     dropped = sorted(k for k in ckpt if k not in save_keys)
     stripped = {k: v for k, v in ckpt.items() if k in save_keys}
     if dropped:
@@ -144,7 +176,8 @@ def strip_and_save(ckpt, save_keys, out_dir, name):
     with open(tmp, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
             sha.update(block)
-    final = osp.join(out_dir, f'{name}-{sha.hexdigest()[:8]}.pth')
+    today = date.today().strftime('%Y%m%d')
+    final = osp.join(out_dir, f'{name}-{sha.hexdigest()[:8]}_{today}.pth')
     os.replace(tmp, final)
     return final
 
@@ -193,10 +226,11 @@ def model_facts(cfg, args):
                 input_size=input_size)
 
 
-def write_metafile(path, facts, name, config, metrics, weights):
+def write_metafile(path, facts, name, config, metrics, weights, readme):
     collection = dict(Name=facts['collection'])
     if facts['paper']:
         collection['Paper'] = facts['paper']
+    collection['README'] = readme
     meta = {
         'Collections': [collection],
         'Models': [{
@@ -219,34 +253,109 @@ def write_metafile(path, facts, name, config, metrics, weights):
         yaml.safe_dump(meta, f, sort_keys=False)
 
 
-def write_table(path, facts, name, config, metrics, weights, log_url):
+def results_table(facts, name, config, metrics, weights, log_url):
+    """The results table of MMPose's model-zoo pages."""
     cols = ['Arch', 'Input Size', *[m for m, _ in metrics], 'ckpt']
-    link = config if osp.isabs(config) else '/' + config
-    row = [f'[{name}]({link})', facts['input_size'],
+    row = [f'[{name}](/{config})', facts['input_size'],
            *[str(v) for _, v in metrics], f'[ckpt]({weights})']
     if log_url:
         cols.append('log')
         row.append(f'[log]({log_url})')
-    lines = [
-        f'Results on {facts["dataset"]} dataset', '',
+    return [
         '| ' + ' | '.join(cols) + ' |',
         '| :-- | ' + ' | '.join([':--:'] * (len(cols) - 1)) + ' |',
-        '| ' + ' | '.join(row) + ' |', ''
+        '| ' + ' | '.join(row) + ' |',
+    ]
+
+
+def paper_details(facts):
+    paper = facts['paper']
+    title = paper.get('Title', facts['collection'])
+    link = (f'<a href="{paper["URL"]}">{title}</a>' if 'URL' in paper else
+            title)
+    return ['<details>', f'<summary align="right">{link}</summary>', '',
+            '</details>']
+
+
+def write_table(path, facts, name, config, metrics, weights, log_url):
+    """A model-zoo page section, as MMPose's ``configs/**/<model>.md``."""
+    lines = [
+        '<!-- [ALGORITHM] -->', '', *paper_details(facts), '',
+        f'Results on {facts["dataset"]} dataset', '',
+        f'The model is trained on {facts["dataset"]} train.', '',
+        *results_table(facts, name, config, metrics, weights, log_url), ''
     ]
     with open(path, 'w') as f:
         f.write('\n'.join(lines))
 
 
-def relative_config(path):
-    """The config path as the zoo lists it: relative to the project root."""
-    rel = osp.relpath(osp.abspath(path))
-    return path if rel.startswith('..') else rel.replace(os.sep, '/')
+def write_project_readme(path, facts, name, config, metrics, weights,
+                         log_url):
+    """``projects/<name>/README.md`` with the sections of MMPose's
+    project template; the parts only the author can write are marked."""
+    title = facts['paper'].get('Title', facts['collection'])
+    url = facts['paper'].get('URL', '')
+    lines = [
+        f'# {name}', '',
+        '## Description', '',
+        f'An implementation of [{title}]({url}) as MMPose modules '
+        f'({", ".join(facts["architecture"])}), registered into MMPose\'s '
+        'registries and configured by the config below.', '',
+        '## Usage', '',
+        '### Prerequisites', '',
+        '- MMPose 1.x, MMEngine and MMCV 2.x, and MIM', '',
+        '### Data Preparation', '',
+        f'Prepare {facts["dataset"]} as described in MMPose\'s dataset zoo '
+        '(`dataset_zoo/`).', '',
+        '### Training commands', '',
+        '```shell', f'mim train mmpose {config}', '```', '',
+        '### Testing commands', '',
+        '```shell', f'mim test mmpose {config} --checkpoint $CHECKPOINT',
+        '```', '',
+        '## Results', '',
+        f'Results on {facts["dataset"]}, measured with `tools/test.py` on '
+        'the weights below, trained with this project (not converted from '
+        'another release).', '',
+        *results_table(facts, name, config, metrics, weights, log_url), '',
+        '## Citation', '',
+        '<!-- the BibTeX entry of the paper -->', '',
+        '## Checklist', '',
+        '- [ ] Milestone 1: PR-ready, and acceptable to be one of the '
+        '`projects/`.',
+        '  - [ ] Finish the code', '  - [ ] Basic docstrings & proper '
+        'citation', '  - [ ] Test-time correctness', '  - [ ] A full README',
+        '- [ ] Milestone 2: Indicates a successful model implementation.',
+        '  - [ ] Training-time correctness',
+        '- [ ] Milestone 3: Good to be a part of our core package!',
+        '  - [ ] Type hints and docstrings', '  - [ ] Unit tests',
+        '  - [ ] Code polishing', '  - [ ] Metafile.yml', '',
+    ]
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines))
+
+
+def zoo_config(path, zoo_path=None):
+    """The config as the zoo lists it: relative to the repository root."""
+    if zoo_path:
+        if osp.isabs(zoo_path) or zoo_path.startswith('..'):
+            raise UserError(f'--zoo-config must be relative to the '
+                            f'repository root, got {zoo_path}')
+        return zoo_path.replace(os.sep, '/')
+    rel = osp.relpath(osp.abspath(path), ROOT)
+    if rel.startswith('..'):
+        raise UserError(
+            f'{path} is outside this project ({ROOT}), so the zoo cannot '
+            'link it; copy it under configs/, or name its path in the '
+            'repository with --zoo-config')
+    return rel.replace(os.sep, '/')
 
 
 @cli_main
 def main():
     args = build_parser().parse_args()
-    cfg = load_config(args.config)
+    cfg = merge_cfg_options(load_config(args.config), args.cfg_options)
+    config = zoo_config(args.config, args.zoo_config)
     metrics = select_metrics(args.metrics, args.metric_names, args.digits)
     facts = model_facts(cfg, args)
 
@@ -259,12 +368,18 @@ def main():
     os.makedirs(args.out_dir, exist_ok=True)
     pth = strip_and_save(ckpt, args.save_keys, args.out_dir, name)
     weights = args.weights_url + osp.basename(pth)
-    config = relative_config(args.config)
+    project = f'projects/{name}/README.md'
+    readme = args.readme or (project if args.project else f'{name}.md')
     yml = osp.join(args.out_dir, f'{name}.yml')
     md = osp.join(args.out_dir, f'{name}.md')
-    write_metafile(yml, facts, name, config, metrics, weights)
+    write_metafile(yml, facts, name, config, metrics, weights, readme)
     write_table(md, facts, name, config, metrics, weights, args.log_url)
-    for path in (pth, yml, md):
+    written = [pth, yml, md]
+    if args.project:
+        written.append(osp.join(args.out_dir, project))
+        write_project_readme(written[-1], facts, name, config, metrics,
+                             weights, args.log_url)
+    for path in written:
         print(path)
 
 

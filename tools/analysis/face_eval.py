@@ -1,0 +1,236 @@
+"""Evaluate a face-alignment model on every standard test split of its
+dataset in one run, and write the paper-style table and CED curves.
+
+    python tools/analysis/face_eval.py CONFIG CHECKPOINT
+        [--data-root DIR] [--out-dir DIR] [--cfg-options KEY=VALUE ...]
+
+The splits, as files under the dataset's ``data_root`` (README.md, section
+"Data preparation", says where each comes from):
+
+- WFLW: full test set and its six subsets (pose, expression, illumination,
+  make-up, occlusion, blur);
+- 300W: common, challenge and full (the ``valid`` files), and test;
+- COFW: test;
+- AFLW: full and frontal.
+
+For each split it runs MMEngine's test loop with the config's ``NME`` and a
+``FailureRateAUC`` that keeps each image's NME, and writes
+``face_eval.json``, ``face_eval.md`` (NME %, FR@10 %, AUC@10 per split) and
+``face_eval_ced.png`` (the cumulative error distribution of every split).
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+from mmengine.config import DictAction
+from mmpose.registry import METRICS
+
+import hih_plugin  # noqa: F401  registers codecs, models and metrics
+from hih_plugin.evaluation.face_metrics import FailureRateAUC, per_image_nme
+from hih_plugin.utils.cli import (DATA_PREP_DOC, UserError, cli_main,
+                                  load_config, merge_cfg_options)
+from hih_plugin.utils.model_check import check_checkpoint_fits
+
+_WFLW = 'annotations/face_landmarks_wflw_test{}.json'
+_300W = 'annotations/face_landmarks_300w_{}.json'
+# dataset type -> [(split, annotation file under data_root)], in the order
+# papers list them
+SPLITS = {
+    'WFLWDataset': [('full', _WFLW.format('')),
+                    ('pose', _WFLW.format('_largepose')),
+                    ('expression', _WFLW.format('_expression')),
+                    ('illumination', _WFLW.format('_illumination')),
+                    ('make-up', _WFLW.format('_makeup')),
+                    ('occlusion', _WFLW.format('_occlusion')),
+                    ('blur', _WFLW.format('_blur'))],
+    'Face300WDataset': [('common', _300W.format('valid_common')),
+                        ('challenge', _300W.format('valid_challenge')),
+                        ('full', _300W.format('valid')),
+                        ('test', _300W.format('test'))],
+    'COFWDataset': [('test', 'annotations/cofw_test.json')],
+    'AFLWDataset': [('full', 'annotations/face_landmarks_aflw_test.json'),
+                    ('frontal',
+                     'annotations/face_landmarks_aflw_test_frontal.json')],
+}
+
+
+@METRICS.register_module()
+class PerImageFailureRateAUC(FailureRateAUC):
+    """``FailureRateAUC`` that also keeps each image's NME, for the CED."""
+
+    def compute_metrics(self, results):
+        pred = np.concatenate([r['pred_coords'] for r in results])
+        gt = np.concatenate([r['gt_coords'] for r in results])
+        mask = np.concatenate([r['mask'] for r in results])
+        self.errors = per_image_nme(pred, gt, mask,
+                                    self._normalize_factors(results, gt))
+        return super().compute_metrics(results)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description='NME, FR and AUC on every standard test split of a '
+        'face dataset, with CED curves')
+    parser.add_argument('config', help='the face model config')
+    parser.add_argument('checkpoint', help='the trained checkpoint')
+    parser.add_argument('--data-root', help="the dataset folder; default: "
+                        "the config's test_dataloader.dataset.data_root")
+    parser.add_argument('--out-dir', help='where the table and the plot '
+                        'go; default: work_dirs/face_eval/<config name>')
+    parser.add_argument('--thr', type=float, default=0.1,
+                        help='failure threshold and AUC limit on per-image '
+                        'NME (default 0.1: FR@10, AUC@10)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, as tools/test.py does')
+    return parser
+
+
+def leaf_dataset(ds):
+    while 'dataset' in ds:  # dataset wrappers
+        ds = ds['dataset']
+    return ds
+
+
+def norm_args(evaluator):
+    """The normalisation of the config's ``NME`` metric."""
+    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [
+        evaluator]
+    for metric in metrics:
+        if metric.get('type') == 'NME':
+            return {k: metric[k] for k in
+                    ('norm_mode', 'norm_item', 'keypoint_indices')
+                    if metric.get(k) is not None}
+    raise UserError('the config has no NME in test_evaluator; face_eval '
+                    'reports NME with the normalisation the config sets')
+
+
+def split_files(ds_type, root):
+    if ds_type not in SPLITS:
+        raise UserError(f'face_eval knows the test splits of '
+                        f'{", ".join(SPLITS)}, not of {ds_type}')
+    splits = [(name, osp.join(root, rel)) for name, rel in SPLITS[ds_type]]
+    for name, path in splits:
+        if not osp.isfile(path):
+            raise UserError(
+                f'{name} split file not found: {path}; get it as described '
+                f'in {DATA_PREP_DOC}, or point --data-root at the dataset')
+    return splits
+
+
+def evaluate(cfg, checkpoint, splits, thr):
+    """{split: (metrics, per-image NME)}, each split tested by MMEngine's
+    runner as tools/test.py does."""
+    from mmengine.runner import Runner
+
+    norm = norm_args(cfg.test_evaluator)
+    results = {}
+    for name, path in splits:
+        split_cfg = copy.deepcopy(cfg)
+        leaf_dataset(split_cfg.test_dataloader.dataset).ann_file = path
+        split_cfg.test_evaluator = [
+            dict(type='NME', **norm),
+            dict(type='PerImageFailureRateAUC', thr=thr, **norm)]
+        split_cfg.load_from = checkpoint
+        runner = Runner.from_cfg(split_cfg)
+        if not results:
+            # the runner loads non-strictly: refuse another model's weights
+            check_checkpoint_fits(runner.model, checkpoint)
+        metrics = runner.test()
+        errors = runner.test_loop.evaluator.metrics[-1].errors
+        results[name] = (metrics, errors)
+    return results
+
+
+def table(results, thr):
+    """Rows of the paper-style table: NME and FR in percent, AUC as is."""
+    pct = f'{thr * 100:g}'
+    rows = []
+    for name, (metrics, errors) in results.items():
+        rows.append({
+            'split': name,
+            'faces': int(len(errors)),
+            'NME (%)': 100 * float(metrics['NME']),
+            f'FR@{pct} (%)': 100 * float(metrics[f'FR@{pct}']),
+            f'AUC@{pct}': float(metrics[f'AUC@{pct}']),
+        })
+    return rows
+
+
+def write_markdown(path, rows, title):
+    cols = list(rows[0])
+    lines = [f'{title}', '', '| ' + ' | '.join(cols) + ' |',
+             '| :-- | ' + ' | '.join(['--:'] * (len(cols) - 1)) + ' |']
+    for row in rows:
+        cells = [row['split'], str(row['faces'])] + [
+            f'{row[c]:.2f}' if '%' in c else f'{row[c]:.4f}'
+            for c in cols[2:]]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return lines
+
+
+def plot_ced(path, results, thr, title):
+    """Cumulative error distribution of every split, on [0, thr]."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, (_, errors) in results.items():
+        x = np.sort(np.asarray(errors)) * 100
+        y = np.arange(1, len(x) + 1) / len(x)
+        # a step function from (0, 0) to the end of the axis
+        x = np.concatenate(([0.], x, [thr * 100]))
+        y = np.concatenate(([0.], y, [y[-1] if len(y) else 0.]))
+        ax.step(x, y, where='post', label=name)
+    ax.set_xlim(0, thr * 100)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel('NME (%)')
+    ax.set_ylabel('fraction of faces')
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc='lower right')
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+@cli_main
+def main():
+    args = build_parser().parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise UserError(f'checkpoint not found: {args.checkpoint}')
+    cfg = merge_cfg_options(load_config(args.config), args.cfg_options)
+    ds = leaf_dataset(cfg.test_dataloader.dataset)
+    root = args.data_root or ds.get('data_root', '')
+    ds.data_root = root
+    splits = split_files(ds.get('type'), root)
+    name = osp.splitext(osp.basename(args.config))[0]
+    out_dir = args.out_dir or osp.join('work_dirs', 'face_eval', name)
+    os.makedirs(out_dir, exist_ok=True)
+    cfg.work_dir = out_dir
+    # only the test loop runs (MMPose's test tool keeps the rest; MMEngine
+    # builds it lazily either way)
+
+    results = evaluate(cfg, args.checkpoint, splits, args.thr)
+    rows = table(results, args.thr)
+    title = f'{name} on {ds.type.replace("Dataset", "")}'
+    with open(osp.join(out_dir, 'face_eval.json'), 'w') as f:
+        json.dump(dict(config=args.config, checkpoint=args.checkpoint,
+                       thr=args.thr, splits=rows), f, indent=2)
+    lines = write_markdown(osp.join(out_dir, 'face_eval.md'), rows, title)
+    plot_ced(osp.join(out_dir, 'face_eval_ced.png'), results, args.thr,
+             title)
+    print('\n'.join(lines))
+    print(f'written to {out_dir}: face_eval.json, face_eval.md, '
+          'face_eval_ced.png')
+
+
+if __name__ == '__main__':
+    sys.exit(main())
