@@ -130,11 +130,20 @@ def test_distribution_loss():
         0.05 * kl[1].sum().item() / 16 / 6, rel=1e-4)
 
 
-def test_flip_test_symmetric_input_matches_mirror():
+@pytest.mark.parametrize('head', [
+    {},
+    dict(decimal_mode='local'),
+    dict(decimal_mode='local', decimal_bins='joint'),
+])
+def test_flip_test_symmetric_input_matches_mirror(head):
     """On a symmetric image the flip-test output of keypoint k is the mirror
-    x -> w - 1 - x of that of its symmetric partner."""
+    x -> w - 1 - x of that of its symmetric partner. In local mode each view
+    reads the decimal logits at its own argmax cells."""
     torch.manual_seed(0)
-    model = tiny_model(K=4).eval()  # PyTorch default init: varied outputs
+    model = tiny_model(K=4, **head)  # PyTorch default init: varied outputs
+    if head:
+        model.head.decimal_readout.init_weights(std=0.3)
+    model.eval()
     img = torch.rand(1, 3, 64, 64)
     img = img + img.flip(-1)
     flip_indices = [1, 0, 3, 2]

@@ -107,6 +107,16 @@ def _dataset_cfgs(dataset):
         yield dataset
 
 
+def split_datasets(cfg: Config, splits):
+    """Yield ``(split, dataset config)`` for the leaf datasets of the
+    dataloaders of ``splits`` that the config has."""
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader', None)
+        if loader:
+            for ds in _dataset_cfgs(loader.get('dataset')):
+                yield split, ds
+
+
 def check_dataset_paths(cfg: Config, splits) -> None:
     """Fail before the runner starts if a file the run opens is missing:
     a split's data root, annotation, detection-box and head-box files, its
@@ -117,32 +127,28 @@ def check_dataset_paths(cfg: Config, splits) -> None:
         splits: names of the dataloaders that will run, e.g.
             ``('train', 'val')``.
     """
-    for split in splits:
-        loader = cfg.get(f'{split}_dataloader', None)
-        if not loader:
-            continue
-        for ds in _dataset_cfgs(loader.get('dataset')):
-            root = ds.get('data_root', '') or ''
-            if root and not osp.isdir(root):
+    for split, ds in split_datasets(cfg, splits):
+        root = ds.get('data_root', '') or ''
+        if root and not osp.isdir(root):
+            raise UserError(
+                f'{split} data root not found: {root}. Prepare the '
+                f'dataset as described in {DATA_PREP_DOC}, or point the '
+                f'config at it with --cfg-options '
+                f'{split}_dataloader.dataset.data_root=PATH')
+        # MMEngine joins ann_file with data_root; MMPose reads the
+        # detection and head-box files as given.
+        files = [('ann_file', ds.get('ann_file'), True),
+                 ('bbox_file', ds.get('bbox_file'), False),
+                 ('headbox_file', ds.get('headbox_file'), False)]
+        for key, name, under_root in files:
+            if not name:
+                continue
+            path = osp.join(root, name) if under_root else name
+            if not osp.isfile(path):
                 raise UserError(
-                    f'{split} data root not found: {root}. Prepare the '
-                    f'dataset as described in {DATA_PREP_DOC}, or point the '
-                    f'config at it with --cfg-options '
-                    f'{split}_dataloader.dataset.data_root=PATH')
-            # MMEngine joins ann_file with data_root; MMPose reads the
-            # detection and head-box files as given.
-            files = [('ann_file', ds.get('ann_file'), True),
-                     ('bbox_file', ds.get('bbox_file'), False),
-                     ('headbox_file', ds.get('headbox_file'), False)]
-            for key, name, under_root in files:
-                if not name:
-                    continue
-                path = osp.join(root, name) if under_root else name
-                if not osp.isfile(path):
-                    raise UserError(
-                        f'{split} {key} not found: {path}. Prepare the '
-                        f'dataset as described in {DATA_PREP_DOC}, or set '
-                        f'{split}_dataloader.dataset.{key}')
+                    f'{split} {key} not found: {path}. Prepare the '
+                    f'dataset as described in {DATA_PREP_DOC}, or set '
+                    f'{split}_dataloader.dataset.{key}')
     for split in splits:
         check_evaluator_files(cfg, split)
     if 'train' in splits:

@@ -28,7 +28,7 @@ import os.path as osp
 import cv2
 import numpy as np
 
-from .cli import DATA_PREP_DOC, UserError, _dataset_cfgs
+from .cli import DATA_PREP_DOC, UserError, split_datasets
 
 TAIL = 1024  # bytes read from the end of each image
 SIGNATURES = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'BM', b'GIF8',
@@ -44,12 +44,8 @@ def check_dataset_content(cfg, splits) -> None:
         splits: names of the dataloaders that will run, e.g.
             ``('train', 'val')``.
     """
-    for split in splits:
-        loader = cfg.get(f'{split}_dataloader', None)
-        if not loader:
-            continue
-        for ds in _dataset_cfgs(loader.get('dataset')):
-            _check_dataset(split, ds)
+    for split, ds in split_datasets(cfg, splits):
+        _check_dataset(split, ds)
 
 
 def _check_dataset(split, ds) -> None:
