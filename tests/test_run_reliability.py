@@ -18,6 +18,7 @@ from mmpose.registry import DATASETS, HOOKS, MODELS, TRANSFORMS
 import hih_plugin  # noqa: F401  registers our parts
 from conftest import ROOT, fixture_dir, run_tool
 from hih_plugin.engine import NonFiniteTrainingError
+from hih_plugin.utils.checkpoint import load_file
 from test_h3r_train import cfg_options as h3r_options
 from test_hih_train import read_scalars, tiny_overrides
 
@@ -30,7 +31,7 @@ def error_lines(proc):
 
 
 def finite_state(path):
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    ckpt = load_file(path)
     return all(torch.isfinite(t).all() for t in ckpt['state_dict'].values()
                if t.is_floating_point())
 
@@ -172,12 +173,12 @@ def test_h3r_straight_and_resumed_runs_end_with_identical_weights(tmp_path):
              '--cfg-options', *opts)
     run_tool('train.py', 'configs/h3r_wflw.py', '--work-dir', resumed,
              '--resume', straight / 'epoch_2.pth', '--cfg-options', *opts)
-    a = torch.load(straight / 'epoch_4.pth', weights_only=True)['state_dict']
-    b = torch.load(resumed / 'epoch_4.pth', weights_only=True)['state_dict']
+    a = load_file(straight / 'epoch_4.pth')['state_dict']
+    b = load_file(resumed / 'epoch_4.pth')['state_dict']
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     # and the rounding did change the weights over epochs 3 and 4
-    c = torch.load(straight / 'epoch_2.pth', weights_only=True)['state_dict']
+    c = load_file(straight / 'epoch_2.pth')['state_dict']
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
