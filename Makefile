@@ -5,8 +5,10 @@
 install:
 	bash tools/install.sh
 
+# One process per core, each on one torch thread: the tests run tiny models,
+# and idle OpenMP threads spin-wait on shared cores.
 test: install
-	.venv/bin/python -m pytest -q
+	OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q -n auto
 
 quickstart: install
 	PYTHON=$(CURDIR)/.venv/bin/python bash tools/quickstart.sh

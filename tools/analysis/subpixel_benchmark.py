@@ -48,9 +48,12 @@ relative resolution as stride 16 at 128 px, for a quarter of the compute
 Examples (the runs reported in the README)::
 
     python tools/analysis/subpixel_benchmark.py --regime anywhere confined \
-        --methods msra dark h3r hih hih-local --out-dir docs/results/subpixel
+        --methods msra dark hih hih-local --steps 1000 \
+        --out-dir docs/results/subpixel
     python tools/analysis/subpixel_benchmark.py --regime faces \
-        --input-size 128 --strides 4 --out-dir docs/results/faces
+        --input-size 128 --strides 4 --num-train 1000 --num-test 200 \
+        --steps 800 --methods msra dark h3r hih hih-local \
+        --out-dir docs/results/faces
 """
 import argparse
 import copy
