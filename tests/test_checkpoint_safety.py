@@ -215,6 +215,19 @@ def test_os_system_payloads_are_live(tmp_path):
 TOOLS = ('test.py', 'demo.py', 'publish_model.py', 'train.py')
 
 
+def run_forks(tmp, spec, timeout):
+    """Run ``[[tool, args], ...]`` through tests/tool_forks.py, each tool in
+    its own forked child; returns their results (exit status, output, peak
+    memory) in order."""
+    (tmp / 'spec.json').write_text(json.dumps(spec))
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tests', 'tool_forks.py'),
+         tmp / 'spec.json', tmp / 'results.json'],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((tmp / 'results.json').read_text())
+
+
 def tool_args(tool, ckpt, root, tmp):
     opts = wflw_options(root, max_epochs=2)
     if tool == 'test.py':
@@ -244,14 +257,7 @@ def tool_runs(stock, tmp_path_factory):
     for tool, name in runs:
         os.makedirs(tmp / f'{tool}-{name}')
         (tmp / f'{tool}-{name}' / 'metrics.json').write_text('{"NME": 0.1}')
-    (tmp / 'spec.json').write_text(json.dumps(spec))
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tests', 'tool_forks.py'),
-         tmp / 'spec.json', tmp / 'results.json'],
-        cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads((tmp / 'results.json').read_text())
-    return dict(zip(runs, results)), payloads, marker
+    return dict(zip(runs, run_forks(tmp, spec, 900))), payloads, marker
 
 
 @pytest.mark.parametrize('tool', TOOLS)
@@ -303,13 +309,7 @@ def resume_runs(stock, tmp_path_factory):
     spec = [['train.py', [str(a) for a in tool_args(
         'train.py', path, stock['root'], tmp / name)]]
         for name, path in files.items()]
-    (tmp / 'spec.json').write_text(json.dumps(spec))
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tests', 'tool_forks.py'),
-         tmp / 'spec.json', tmp / 'results.json'],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return dict(zip(files, json.loads((tmp / 'results.json').read_text())))
+    return dict(zip(files, run_forks(tmp, spec, 600)))
 
 
 @pytest.mark.parametrize('name, fragments', [
@@ -514,3 +514,11 @@ def test_torch_refusals_are_named_without_advice(tmp_path):
     cause = torch_refusal(err.value)
     assert 'multiarray._reconstruct' in cause
     assert 'weights_only' not in cause and '\n' not in cause
+
+
+def test_refusal_quoting_multiline_content_stays_one_line():
+    """A refusal may quote file content, e.g. the repr of a tensor that the
+    fuzzer smuggled into a persistent id; the error stays one line."""
+    from hih_plugin.utils.checkpoint import CheckpointError
+    err = CheckpointError(f'persistent id {torch.arange(3.)[:, None]!r}')
+    assert '\n' not in str(err) and 'tensor([[0.], [1.], [2.]])' in str(err)

@@ -61,6 +61,10 @@ class CheckpointError(UserError):
     """A checkpoint refused as unsafe or unreadable; the message is one
     line naming the cause."""
 
+    def __init__(self, msg) -> None:
+        # the cause may quote file content (a tensor's repr spans lines)
+        super().__init__(' '.join(str(msg).split()))
+
 
 # The statistics MMEngine registers on HistoryBuffer (_set_default_statistics)
 _STATISTICS = ('min', 'max', 'current', 'mean')
