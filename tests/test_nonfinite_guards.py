@@ -12,9 +12,10 @@ from mmengine.evaluator import Evaluator
 from mmengine.logging import MessageHub
 from mmengine.runner import set_random_seed
 from mmpose.registry import KEYPOINT_CODECS, METRICS
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 import hih_plugin  # noqa: F401  registers the codecs and FailureRateAUC
+from test_h3r_codec import _Targets
 
 
 def h3r(**kwargs):
@@ -195,19 +196,6 @@ def test_h3r_stream_is_a_function_of_seed_and_epoch():
                        for x, y in zip(a, draws(1, epoch=2)))
     finally:
         hub.update_info('epoch', before)
-
-
-class _Targets(Dataset):
-    def __init__(self, codec):
-        self.codec = codec
-
-    def __len__(self):
-        return 4
-
-    def __getitem__(self, i):
-        kpts = np.full((1, 50, 2), 4 * 30.5)
-        return torch.from_numpy(
-            self.codec.encode(kpts, None)['heatmaps'])
 
 
 def worker_draws(seed, epoch):

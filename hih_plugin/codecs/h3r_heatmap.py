@@ -1,5 +1,4 @@
 """H3R: heatmap regression via randomized rounding (Yu & Tao, TPAMI 2021)."""
-import warnings
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -11,7 +10,7 @@ from torch import Tensor
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
 
-from .utils import finite_rows, sanitize_visibility
+from .utils import finite_coordinates, finite_rows, sanitize_visibility
 
 
 @KEYPOINT_CODECS.register_module()
@@ -159,15 +158,9 @@ class H3RHeatmap(BaseKeypointCodec):
                                       'H3RHeatmap')
 
         uv = keypoints[..., :2].astype(np.float64) / self.scale_factor
-        finite = np.isfinite(uv).all(-1)
-        if not finite[visible > 0].all():
-            warnings.warn(
-                f'H3RHeatmap: {int((~finite & (visible > 0)).sum())} visible '
-                'keypoint(s) have NaN/inf coordinates; they get weight 0. '
-                'Check the annotations or the transforms before '
-                'GenerateTarget.')
+        finite = finite_coordinates(uv, visible, 'H3RHeatmap')
         with np.errstate(invalid='ignore'):
-            valid = (visible > 0) & np.all(
+            valid = (visible > 0) & finite & np.all(
                 (uv >= 0) & (uv <= (W - 1, H - 1)), axis=-1)
         uv = np.where(valid[..., None], uv, 0.)
         base = np.floor(uv)

@@ -1,5 +1,4 @@
 """HIH "Heatmap in Heatmap" codec: an integer heatmap plus a decimal one."""
-import warnings
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -8,7 +7,7 @@ from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
 from torch import Tensor
 
-from .utils import finite_rows, sanitize_visibility
+from .utils import finite_coordinates, finite_rows, sanitize_visibility
 
 
 @KEYPOINT_CODECS.register_module()
@@ -191,13 +190,7 @@ class HIHHeatmap(BaseKeypointCodec):
         W, H = self.heatmap_size
         d = self.decimal_size
 
-        finite = np.isfinite(keypoints).all(-1)
-        if not finite[visible > 0].all():
-            warnings.warn(
-                f'HIHHeatmap: {int((~finite & (visible > 0)).sum())} visible '
-                'keypoint(s) have NaN/inf coordinates; they get weight 0. '
-                'Check the annotations or the transforms before '
-                'GenerateTarget.')
+        finite = finite_coordinates(keypoints, visible, 'HIHHeatmap')
         u = np.where(finite[..., None], keypoints, 0.) / self.scale_factor
         cell, bins = self._split(u)
         in_map = ((cell[..., 0] >= 0) & (cell[..., 0] < W) &

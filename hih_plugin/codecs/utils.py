@@ -29,6 +29,20 @@ def sanitize_visibility(keypoints_visible: Optional[np.ndarray],
     return visible
 
 
+def finite_coordinates(keypoints: np.ndarray, visible: np.ndarray,
+                       codec: str) -> np.ndarray:
+    """(N, K) mask of keypoints with finite coordinates, with one warning
+    naming how many visible ones are not (they get weight 0)."""
+    finite = np.isfinite(keypoints).all(-1)
+    if not finite[visible > 0].all():
+        warnings.warn(
+            f'{codec}: {int((~finite & (visible > 0)).sum())} visible '
+            'keypoint(s) have NaN/inf coordinates; they get weight 0. '
+            'Check the annotations or the transforms before '
+            'GenerateTarget.')
+    return finite
+
+
 def finite_rows(maps):
     """Whether each row of ``maps`` (numpy or torch, maps flattened on the
     last axis) is usable: its max is NaN with a NaN cell, +inf with a +inf
