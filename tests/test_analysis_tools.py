@@ -163,6 +163,10 @@ def test_subpixel_benchmark_tiny(tmp_path):
         (s, m) for s in (4, 8) for m in ('msra', 'dark', 'simcc', 'h3r',
                                          'hih', 'hih-local')]
     for r in rows:
+        # every method gets the error split, those with heatmaps the share
+        # of wrong integer cells too
+        assert 0 <= r['cell_miss_percent'] <= 100
+        assert ('argmax_miss_percent' in r) == (r['method'] != 'simcc')
         assert np.isfinite(r['nme_percent']) and r['nme_percent'] > 0
         assert np.isfinite(r['final_loss'])
         # Predictions are decoded into the 64 px image.
@@ -175,6 +179,7 @@ def test_subpixel_benchmark_tiny(tmp_path):
     assert len({r['params'] for r in rows if r['method'] in ('msra', 'dark')
                 and r['stride'] == 4}) == 1
     assert '| anywhere | 8 | 8x8 | h3r |' in proc.stdout
+    assert res['summary'][0]['seeds'] == 1
 
 
 def test_subpixel_benchmark_regimes(tmp_path):
@@ -222,3 +227,41 @@ def test_loss_trend_reads_the_newest_run(tmp_path):
     proc = run_tool('analysis/loss_trend.py', tmp_path, '--keys', 'nope',
                     check=False)
     assert proc.returncode == 2 and 'nope was never logged' in proc.stderr
+
+
+def test_error_split_gives_the_known_shares():
+    """A toy with known cell misses: 2 of 8 landmarks are predicted a cell
+    off (x by +1, y by -1.2), the others inside their cell."""
+    tool = load_tool('subpixel_benchmark')
+    gt = np.array([[[3.2, 4.1], [7.4, 2.6], [1.0, 1.0], [5.5, 5.4]],
+                   [[2.2, 3.3], [6.0, 6.0], [4.1, 0.8], [0.1, 7.3]]])
+    pred = gt + np.array([0.2, -0.1])
+    pred[0, 1, 0] += 1.  # 7.4 -> 8.6: cell 7 -> 9
+    pred[1, 2, 1] -= 1.2  # 0.8 -> -0.5: cell 1 -> 0
+    nme = np.linalg.norm(pred - gt, axis=-1) * 10.
+    argmax = np.floor(gt + 0.5)
+    argmax[1, 3] += (1, 0)  # one integer cell off, its point still inside
+    split = tool.error_split(pred, gt, nme, argmax)
+    assert split['cell_miss_percent'] == pytest.approx(100 * 2 / 8)
+    miss = np.zeros((2, 4), bool)
+    miss[0, 1] = miss[1, 2] = True
+    assert split['nme_miss'] == pytest.approx(nme[miss].mean())
+    assert split['nme_hit'] == pytest.approx(nme[~miss].mean())
+    assert split['error_share_miss_percent'] == pytest.approx(
+        100 * nme[miss].sum() / nme.sum())
+    assert split['argmax_miss_percent'] == pytest.approx(100 / 8)
+    # no miss at all: the miss NME is undefined, not 0
+    none = tool.error_split(gt, gt, nme)
+    assert none['cell_miss_percent'] == 0 and np.isnan(none['nme_miss'])
+
+
+def test_to_cells_inverts_the_topdown_decoding():
+    tool = load_tool('subpixel_benchmark')
+    rng = np.random.default_rng(0)
+    u = rng.uniform(0, 32, (3, 5, 2))
+    centers = rng.uniform(50, 80, (3, 2))
+    scales = rng.uniform(40, 90, (3, 2))
+    # TopdownPoseEstimator: x = u * s / input * scale + center - scale / 2
+    x = (u * 4 / 128 * scales[:, None] + centers[:, None] -
+         scales[:, None] / 2)
+    np.testing.assert_allclose(tool.to_cells(x, centers, scales, 128, 4), u)

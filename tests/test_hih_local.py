@@ -16,11 +16,13 @@ from hih_plugin.models.heads.hih_head import LocalDecimalReadout
 init_default_scope('mmpose')
 
 
-def single_feature_head(K=3, bins='separable', **codec):
+def single_feature_head(K=3, bins='separable', readout_cells='auto',
+                        neighbour_votes=False, **codec):
     """A local-mode head on a given 8-channel, heatmap-sized feature."""
     return MODELS.build(
         dict(type='HIHHead', in_channels=8, out_channels=K,
              decimal_mode='local', decimal_bins=bins, decimal_channels=8,
+             readout_cells=readout_cells, neighbour_votes=neighbour_votes,
              decoder=tiny_codec(**codec)))
 
 
@@ -182,3 +184,170 @@ def test_local_mode_trains_on_wflw_fixture_and_decimal_loss_falls(tmp_path):
     # 20 iterations of a 16-channel model: the paper's branch stays at the
     # uniform-prediction level (0.00129, falling about 5%) over such a run
     assert np.mean(decimal[-4:]) < 0.85 * np.mean(decimal[:4]), decimal
+
+
+def span3_head(K=2, **head):
+    """A neighbour-trained local head on a given 8-channel feature."""
+    return single_feature_head(
+        K=K, decimal_size=12, decimal_span=3, **head)
+
+
+def test_neighbour_loss_is_the_weighted_loss_of_the_3x3_cells():
+    """readout_cells='neighbours' trains at the 9 cells around the true one,
+    each against the label of the landmark's offset from that cell, weighted
+    by the integer Gaussian there (mean weight 1 per landmark)."""
+    torch.manual_seed(0)
+    head = span3_head(K=3)
+    head.init_weights()
+    head.decimal_readout.init_weights(std=1.)
+    truth = np.array([[[10.3, 20.7], [0.9, 50.9], [60.1, 61.4]]], np.float32)
+    codec = KEYPOINT_CODECS.build(tiny_codec(decimal_size=12,
+                                             decimal_span=3))
+    data = samples(tiny_codec(decimal_size=12, decimal_span=3), truth,
+                   [0, 1, 2])
+    feature = torch.randn(1, 8, 16, 16)
+    head.eval()  # BN on running statistics, so that cells add up one by one
+    loss = head.loss((feature, ), data, dict(compute_acc=False))
+    enc = codec.encode(truth)
+    expected, total = 0., 0
+    for k in range(3):
+        cell = enc['keypoint_cells'][0, k]
+        near = [(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                if 0 <= cell[0] + dx < 16 and 0 <= cell[1] + dy < 16]
+        g = np.array([np.exp(-(dx**2 + dy**2) / (2 * 1.5**2))
+                      for dx, dy in near])
+        for (dx, dy), w in zip(near, 9 * g / g.sum()):
+            # Gaussian (sigma 1 bin = 1/4 cell) over the bin centres of the
+            # 3 cells around cell + (dx, dy), at the point's offset there
+            centres = -1.5 + (np.arange(12) + 0.5) / 4
+            off = truth[0, k] / 4 - cell - (dx, dy)
+            gx, gy = (np.exp(-(centres - o)**2 / (2 * 0.25**2)) for o in off)
+            label = torch.from_numpy(np.outer(gy, gx) /
+                                     np.outer(gy, gx).sum())[None, None]
+            c = torch.from_numpy(enc['keypoint_cells'] + (dx, dy)).long()
+            logits = head.decimal_readout(feature, c)  # keypoint k's layer
+            expected += w * head.decimal_loss_module(
+                logits[:, k:k + 1], label, torch.ones(1, 1)).item()
+        total += 9
+    # float32 logits and labels against a float64 label
+    assert loss['loss_decimal'].item() == pytest.approx(
+        expected / total, rel=2e-3)
+
+
+def test_separable_distribution_loss_equals_the_joint_one():
+    loss = MODELS.build(dict(type='DistributionLoss', loss_weight=0.05))
+    axes = torch.randn(2, 3, 2, 6)
+    target = torch.rand(2, 3, 2, 6)
+    target = target / target.sum(-1, keepdim=True)
+    w = torch.rand(2, 3)
+    joint = loss(axes[..., 1, :, None] + axes[..., 0, None, :],
+                 target[..., 1, :, None] * target[..., 0, None, :], w)
+    assert loss.separable(axes, target, w).item() == pytest.approx(
+        joint.item(), rel=1e-5)
+    with pytest.raises(ValueError, match='B, K, 2, d'):
+        loss.separable(axes, target[..., :5], w)
+
+
+def offset_feature(truth, size=16, stride=4):
+    """Features that hold, at each cell, the offset of every landmark from
+    that cell (what a backbone has to provide for a read-out to correct a
+    wrong cell), plus noise channels."""
+    B, K, _ = truth.shape
+    grid = torch.stack(torch.meshgrid(torch.arange(size), torch.arange(size),
+                                      indexing='xy'), 0).float()  # (2, H, W)
+    u = torch.as_tensor(truth / stride, dtype=torch.float32)
+    # (B, K, 2, H, W), clipped: only the cells near a landmark need it
+    offsets = (u[..., None, None] - grid).clamp(-2, 2)
+    return torch.cat([offsets.flatten(1, 2),
+                      0.1 * torch.randn(B, 2, size, size)], 1)
+
+
+@pytest.mark.parametrize('readout, span', [('truth', 1), ('neighbours', 3),
+                                           ('jitter', 3)])
+def test_readout_recovers_an_argmax_one_cell_off(readout, span):
+    """Train only the read-out on features that know where each landmark
+    is, then decode at an argmax one cell right of the true cell. The
+    3-cell read-out trained around the true cell lands near the truth; the
+    one-cell read-out cannot leave the wrong cell."""
+    torch.manual_seed(0)
+    K, d = 2, 4 * span
+    codec_cfg = tiny_codec(decimal_size=d, decimal_span=span)
+    head = MODELS.build(
+        dict(type='HIHHead', in_channels=2 * K + 2, out_channels=K,
+             decimal_mode='local', decimal_channels=16, readout_cells=readout,
+             decoder=codec_cfg,
+             decimal_loss=dict(type='DistributionLoss', loss_weight=1.)))
+    head.init_weights()
+    readout_params = list(head.decimal_readout.parameters())
+    optim = torch.optim.Adam(readout_params, lr=0.02)
+    rng = np.random.default_rng(0)
+    head.train()
+    for _ in range(200):
+        truth = rng.uniform(8, 56, (16, K, 2)).astype(np.float32)
+        data = samples(codec_cfg, truth, list(range(K)))
+        loss = head.loss((offset_feature(truth), ), data,
+                         dict(compute_acc=False))['loss_decimal']
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    head.eval()
+    truth = rng.uniform(8, 56, (32, K, 2)).astype(np.float32)
+    cells = torch.from_numpy(np.floor(truth / 4 + 0.5)).long()
+    wrong = cells + torch.tensor([1, 0])  # one cell right of the truth
+    with torch.no_grad():
+        probs = head._decimal_probs(
+            head.decimal_readout(offset_feature(truth), wrong))
+    heatmaps = torch.zeros(32, K, 16, 16)
+    b, k = torch.meshgrid(torch.arange(32), torch.arange(K), indexing='ij')
+    heatmaps[b, k, wrong[..., 1], wrong[..., 0]] = 1.
+    kpts, _ = head.decoder.batch_decode(heatmaps, probs)
+    pred = np.stack(kpts)[:, 0] / 4
+    nearest = np.floor(pred + 0.5)
+    if span == 1:  # stuck in the wrong cell, whatever the read-out learnt
+        assert (nearest == wrong.numpy()).all()
+    else:
+        # 200 steps: most, not all, are learnt (0.81 and 0.88 measured)
+        assert (nearest == cells.numpy()).all(-1).mean() > 0.75
+        assert np.median(np.abs(pred - truth / 4).max(-1)) < 0.25
+
+
+def test_votes_are_the_weighted_mean_of_the_neighbour_decodes():
+    codec = KEYPOINT_CODECS.build(tiny_codec(decimal_size=12,
+                                             decimal_span=3))
+    rng = np.random.default_rng(0)
+    heatmaps = torch.rand(2, 3, 16, 16)
+    probs = torch.rand(2, 3, 4, 12, 12)
+    cells = torch.from_numpy(rng.integers(0, 16, (2, 3, 4, 2)))
+    weights = torch.rand(2, 3, 4)
+    kpts, scores = codec.batch_decode(heatmaps, probs, cells, weights)
+    # each vote alone is an ordinary decode at that cell
+    single = np.stack([
+        np.stack(codec.batch_decode(heatmaps, probs[:, :, m:m + 1],
+                                    cells[:, :, m:m + 1])[0])[:, 0]
+        for m in range(4)
+    ], 2)  # (B, K, M, 2)
+    w = weights.numpy()[..., None]
+    np.testing.assert_allclose(np.stack(kpts)[:, 0],
+                               (single * w).sum(2) / w.sum(2), atol=1e-4)
+    np.testing.assert_allclose(np.stack(scores)[:, 0],
+                               heatmaps.flatten(2).max(-1).values.numpy())
+    # one vote at the argmax cell is the plain decode
+    idx = heatmaps.flatten(2).argmax(-1)
+    at_max = torch.stack([idx % 16, idx // 16], -1)[:, :, None]
+    np.testing.assert_allclose(
+        np.stack(codec.batch_decode(heatmaps, probs[:, :, :1], at_max)[0]),
+        np.stack(codec.batch_decode(heatmaps, probs[:, :, 0])[0]))
+
+
+def test_readout_options_that_cannot_work_fail_at_build():
+    with pytest.raises(ValueError, match='decimal_span >= 3'):
+        single_feature_head(readout_cells='neighbours')
+    with pytest.raises(ValueError, match='neighbour_votes'):
+        single_feature_head(neighbour_votes=True)
+    with pytest.raises(ValueError, match="'auto', 'truth'"):
+        span3_head(readout_cells='everywhere')
+    with pytest.raises(ValueError, match='odd'):
+        KEYPOINT_CODECS.build(tiny_codec(decimal_span=2))
+    with pytest.raises(ValueError, match='unbiased'):
+        KEYPOINT_CODECS.build(tiny_codec(decimal_span=3,
+                                         convention='official'))

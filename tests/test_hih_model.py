@@ -69,7 +69,8 @@ def samples(codec_cfg, keypoints, flip_indices):
         s.gt_instance_labels = InstanceData(
             keypoint_weights=torch.from_numpy(enc['keypoint_weights']),
             decimal_heatmaps=torch.from_numpy(enc['decimal_heatmaps']),
-            keypoint_cells=torch.from_numpy(enc['keypoint_cells']))
+            keypoint_cells=torch.from_numpy(enc['keypoint_cells']),
+            keypoint_offsets=torch.from_numpy(enc['keypoint_offsets']))
         s.gt_instances = InstanceData(keypoints=kpts[None])
         out.append(s)
     return out
@@ -130,17 +131,27 @@ def test_distribution_loss():
         0.05 * kl[1].sum().item() / 16 / 6, rel=1e-4)
 
 
-@pytest.mark.parametrize('head', [
-    {},
-    dict(decimal_mode='local'),
-    dict(decimal_mode='local', decimal_bins='joint'),
-])
-def test_flip_test_symmetric_input_matches_mirror(head):
+SPAN3 = tiny_codec(decimal_span=3, decimal_size=12)
+# every local variant: the one-cell read-out, and the 3-cell one trained at
+# the neighbours (with and without votes), at a random one, with joint bins
+LOCAL_VARIANTS = [
+    (dict(decimal_mode='local'), None),
+    (dict(decimal_mode='local', decimal_bins='joint'), None),
+    (dict(decimal_mode='local'), SPAN3),
+    (dict(decimal_mode='local', neighbour_votes=True), SPAN3),
+    (dict(decimal_mode='local', readout_cells='jitter'), SPAN3),
+    (dict(decimal_mode='local', decimal_bins='joint'), SPAN3),
+]
+
+
+@pytest.mark.parametrize('head, codec', [({}, None)] + LOCAL_VARIANTS)
+def test_flip_test_symmetric_input_matches_mirror(head, codec):
     """On a symmetric image the flip-test output of keypoint k is the mirror
     x -> w - 1 - x of that of its symmetric partner. In local mode each view
     reads the decimal logits at its own argmax cells."""
     torch.manual_seed(0)
-    model = tiny_model(K=4, **head)  # PyTorch default init: varied outputs
+    # PyTorch default init: varied outputs
+    model = tiny_model(K=4, codec=codec, **head)
     if head:
         model.head.decimal_readout.init_weights(std=0.3)
     model.eval()
@@ -164,15 +175,18 @@ def test_flip_test_symmetric_input_matches_mirror(head):
     assert np.abs(plain - plain_mirror).max() > 0.5
 
 
-@pytest.mark.parametrize('convention, bound', [('unbiased', 1 / 16),
-                                               ('official', 1 / 8)])
-def test_flip_test_combines_decimal_exactly(convention, bound):
+@pytest.mark.parametrize('codec, bound', [
+    (dict(decimal_size=8), 1 / 16),
+    (dict(decimal_size=8, convention='official'), 1 / 8),
+    (dict(decimal_size=12, decimal_span=3), 1 / 8),
+])
+def test_flip_test_combines_decimal_exactly(codec, bound):
     """Feed the head perfect targets of the image and of its mirror: the
     flip-averaged keypoints must stay within the codec's round-trip bound,
-    1/(2d) cell for ours and 1/d cell for the official convention."""
-    codec = tiny_codec(decimal_size=8, convention=convention)
+    span/(2d) cell for ours and 1/d cell for the official convention."""
+    codec = tiny_codec(**codec)
     head = MODELS.build(dict(type='HIHHead', in_channels=8, out_channels=2,
-                             decoder=codec))
+                             decimal_mode='local', decoder=codec))
     rng = np.random.default_rng(1)
     flip_indices = [1, 0]
     truth = rng.uniform(4, 58, size=(8, 2, 2)).astype(np.float32)

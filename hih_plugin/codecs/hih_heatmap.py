@@ -7,7 +7,9 @@ from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
 from torch import Tensor
 
-from .utils import finite_coordinates, finite_rows, sanitize_visibility
+from .utils import (decimal_axis_labels, decimal_bin_offset,
+                    decimal_bin_position, finite_coordinates, finite_rows,
+                    sanitize_visibility)
 
 
 @KEYPOINT_CODECS.register_module()
@@ -32,6 +34,13 @@ class HIHHeatmap(BaseKeypointCodec):
 
     The integer Gaussian is written only within ``3 * sigma`` of its cell,
     as the official code and ``MSRAHeatmap`` do.
+
+    ``decimal_span`` lets the decimal map reach past its cell: its ``d``
+    bins then span ``decimal_span`` cells centred on the cell (bin width
+    ``decimal_span / d``), so an offset of up to ``decimal_span / 2`` cells
+    can be represented. The paper's map spans one cell. A wider span is what
+    lets :class:`HIHHead`'s local read-out, trained at the neighbours of the
+    true cell, correct an integer argmax that lands a cell off.
 
     ``decimal_label`` picks the decimal soft label. ``'gaussian'`` (ours)
     normalises the Gaussian to sum 1, a sharp label (KL to uniform 1.68 nats
@@ -60,6 +69,9 @@ class HIHHeatmap(BaseKeypointCodec):
         - keypoint_cells (np.ndarray): The integer cells ``[x, y]`` the
             decimal maps refer to, in shape (N, K, 2); the local read-out of
             :class:`HIHHead` gathers its features there in training
+        - keypoint_offsets (np.ndarray): The sub-cell offsets ``u - cell``
+            in cells, in shape (N, K, 2); the local read-out builds the
+            labels of the cells around the true one from them
         - keypoint_weights (np.ndarray): The target weights in shape (N, K);
             0 for invisible keypoints, keypoints whose cell lies outside the
             heatmap and non-finite coordinates
@@ -70,6 +82,8 @@ class HIHHeatmap(BaseKeypointCodec):
             divide the input size
         decimal_size (int): Number of decimal bins per axis, ``d >= 2``.
             Defaults to 8
+        decimal_span (int): Number of cells the decimal bins span, an odd
+            integer >= 1. Defaults to 1 (the paper's)
         sigma (float): Sigma of the integer heatmap Gaussian in cells.
             Defaults to 1.5
         decimal_sigma (float): Sigma of the decimal Gaussian in bins.
@@ -90,13 +104,15 @@ class HIHHeatmap(BaseKeypointCodec):
     label_mapping_table = dict(
         keypoint_weights='keypoint_weights',
         decimal_heatmaps='decimal_heatmaps',
-        keypoint_cells='keypoint_cells')
+        keypoint_cells='keypoint_cells',
+        keypoint_offsets='keypoint_offsets')
     field_mapping_table = dict(heatmaps='heatmaps')
 
     def __init__(self,
                  input_size: Tuple[int, int],
                  heatmap_size: Tuple[int, int],
                  decimal_size: int = 8,
+                 decimal_span: int = 1,
                  sigma: float = 1.5,
                  decimal_sigma: float = 1.0,
                  decode_mode: str = 'argmax',
@@ -108,6 +124,18 @@ class HIHHeatmap(BaseKeypointCodec):
                 f'HIHHeatmap: decimal_size={decimal_size!r} must be an '
                 'integer >= 2 (one bin cannot hold a sub-cell position); '
                 'use decimal_size=8 as in the paper, or 4 / 16')
+        if isinstance(decimal_span, bool) or int(decimal_span) != \
+                decimal_span or decimal_span < 1 or decimal_span % 2 == 0:
+            raise ValueError(
+                f'HIHHeatmap: decimal_span={decimal_span!r} must be an odd '
+                'integer >= 1 (the bins are centred on the cell); use 1 as '
+                'in the paper, or 3 for a local read-out that can move to a '
+                'neighbouring cell')
+        if convention == 'official' and decimal_span != 1:
+            raise ValueError(
+                "HIHHeatmap: convention='official' is the paper's one-cell "
+                f'map; decimal_span={decimal_span} needs '
+                "convention='unbiased'")
         if len(input_size) != 2 or len(heatmap_size) != 2:
             raise ValueError(
                 'HIHHeatmap: input_size and heatmap_size must be [w, h] '
@@ -138,6 +166,7 @@ class HIHHeatmap(BaseKeypointCodec):
         self.input_size = tuple(input_size)
         self.heatmap_size = tuple(heatmap_size)
         self.decimal_size = int(decimal_size)
+        self.decimal_span = int(decimal_span)
         self.sigma = sigma
         self.decimal_sigma = decimal_sigma
         self.decode_mode = decode_mode
@@ -157,8 +186,7 @@ class HIHHeatmap(BaseKeypointCodec):
             bins = np.minimum(np.round(d * (u - cell)), d - 1)
         else:
             cell = np.floor(u + 0.5)
-            # bin j's centre sits at offset -0.5 + (j + 0.5) / d
-            bins = (u - cell + 0.5) * d - 0.5
+            bins = decimal_bin_position(u - cell, d, self.decimal_span)
         return cell, bins
 
     def encode(self,
@@ -182,6 +210,8 @@ class HIHHeatmap(BaseKeypointCodec):
                 (N, K)
             - keypoint_cells (np.ndarray): The integer cells in shape
                 (N, K, 2), 0 where the weight is 0
+            - keypoint_offsets (np.ndarray): The offsets ``u - cell`` in
+                shape (N, K, 2), 0 where the weight is 0
         """
         keypoints = np.asarray(keypoints, dtype=np.float64)[..., :2]
         N, K, _ = keypoints.shape
@@ -200,12 +230,14 @@ class HIHHeatmap(BaseKeypointCodec):
 
         heatmaps = self._integer_heatmaps(cell, valid)
 
-        j = np.arange(d)
-        g = np.exp(-(j - bins[..., None])**2 /
-                   (2 * self.decimal_sigma**2))  # (N, K, 2, d)
-        decimal = g[..., 1, :, None] * g[..., 0, None, :]  # (N, K, d, d)
         if self.decimal_label == 'softmax':
-            decimal = np.exp(decimal)
+            # the official label: the softmax of an unnormalised Gaussian
+            g = np.exp(-(np.arange(d) - bins[..., None])**2 /
+                       (2 * self.decimal_sigma**2))
+            decimal = np.exp(g[..., 1, :, None] * g[..., 0, None, :])
+        else:
+            g = decimal_axis_labels(bins, d, self.decimal_sigma)
+            decimal = g[..., 1, :, None] * g[..., 0, None, :]  # (N, K, d, d)
         decimal[~valid] = 1.  # a uniform, loss-free label keeps KL finite
         decimal /= decimal.sum(axis=(-2, -1), keepdims=True)
 
@@ -214,7 +246,9 @@ class HIHHeatmap(BaseKeypointCodec):
             decimal_heatmaps=decimal.astype(np.float32),
             keypoint_weights=weights,
             keypoint_cells=np.where(valid[..., None], cell,
-                                    0).astype(np.float32))
+                                    0).astype(np.float32),
+            keypoint_offsets=np.where(valid[..., None], u - cell,
+                                      0).astype(np.float32))
 
     def _integer_heatmaps(self, cell: np.ndarray,
                           valid: np.ndarray) -> np.ndarray:
@@ -249,12 +283,14 @@ class HIHHeatmap(BaseKeypointCodec):
 
     def _to_keypoints(self, cell, bin_pos):
         """Integer cell and decimal bin position -> input-image pixels."""
-        d = self.decimal_size
+        return (cell + self._bin_offset(bin_pos)) * self.scale_factor
+
+    def _bin_offset(self, bin_pos):
+        """Decimal bin position -> offset from the cell (numpy or torch)."""
         if self.convention == 'official':
-            offset = bin_pos / d
-        else:
-            offset = (bin_pos + 0.5) / d - 0.5
-        return (cell + offset) * self.scale_factor
+            return bin_pos / self.decimal_size
+        return decimal_bin_offset(bin_pos, self.decimal_size,
+                                  self.decimal_span)
 
     def decode(self, heatmaps: np.ndarray,
                decimal_heatmaps: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -306,37 +342,61 @@ class HIHHeatmap(BaseKeypointCodec):
         return (keypoints[None].astype(np.float32),
                 scores[None].astype(np.float32))
 
-    def batch_decode(self, batch_heatmaps: Tensor,
-                     batch_decimal_heatmaps: Tensor
+    def batch_decode(self,
+                     batch_heatmaps: Tensor,
+                     batch_decimal_heatmaps: Tensor,
+                     cells: Optional[Tensor] = None,
+                     cell_weights: Optional[Tensor] = None
                      ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
         """Decode a batch on the tensors' own device.
+
+        By default each keypoint is read at the argmax cell of its integer
+        heatmap. With ``cells``, each keypoint is the ``cell_weights``
+        weighted mean of M votes, vote m being ``cells[..., m, :]`` plus the
+        offset its own decimal map ``[..., m, :, :]`` decodes to (the
+        neighbour votes of :class:`HIHHead`'s local read-out).
 
         Args:
             batch_heatmaps (Tensor): Integer heatmaps in shape (B, K, H, W)
             batch_decimal_heatmaps (Tensor): Decimal heatmaps in shape
-                (B, K, d, d)
+                (B, K, d, d), or (B, K, M, d, d) with ``cells``
+            cells (Tensor, optional): Integer cells ``[x, y]`` of the votes
+                in shape (B, K, M, 2)
+            cell_weights (Tensor, optional): Non-negative vote weights in
+                shape (B, K, M), each keypoint's summing to more than 0.
+                Defaults to equal weights
 
         Returns:
             tuple:
             - batch_keypoints (List[np.ndarray]): Each in shape (1, K, 2);
                 NaN for non-finite maps, as :meth:`decode`
-            - batch_scores (List[np.ndarray]): Each in shape (1, K)
+            - batch_scores (List[np.ndarray]): Each in shape (1, K), the
+                integer heatmap maxima
         """
         self._check_decimal_shape(tuple(batch_decimal_heatmaps.shape[1:]))
         B, K, H, W = batch_heatmaps.shape
         d = self.decimal_size
         heatmaps = batch_heatmaps.detach().flatten(2)
         decimal = batch_decimal_heatmaps.detach().double()
+        if cells is None:
+            decimal = decimal[:, :, None]
+        elif tuple(decimal.shape[:3]) != tuple(cells.shape[:3]):
+            raise ValueError(
+                f'HIHHeatmap: {tuple(cells.shape[:3])} vote cells for '
+                f'{tuple(decimal.shape[:3])} decimal maps; pass one decimal '
+                'map per vote')
         scores, idx = heatmaps.max(-1)
         bad = ~(scores.isfinite() & finite_rows(decimal.flatten(2)))
         if bad.any():
             heatmaps = heatmaps.masked_fill(bad[..., None], 0)
-            decimal = decimal.masked_fill(bad[..., None, None], 0)
+            decimal = decimal.masked_fill(bad[..., None, None, None], 0)
             scores, idx = heatmaps.max(-1)
-        cell = torch.stack([idx % W, torch.div(idx, W, rounding_mode='floor')],
-                           -1).double()
+        if cells is None:
+            cells = torch.stack(
+                [idx % W, torch.div(idx, W, rounding_mode='floor')],
+                -1)[:, :, None]
         if self.decode_mode == 'argmax':
-            didx = decimal.flatten(2).argmax(-1)
+            didx = decimal.flatten(3).argmax(-1)
             bin_pos = torch.stack(
                 [didx % d, torch.div(didx, d, rounding_mode='floor')],
                 -1).double()
@@ -346,13 +406,15 @@ class HIHHeatmap(BaseKeypointCodec):
             j = torch.arange(d, dtype=p.dtype, device=p.device)
             bin_pos = torch.stack([(p.sum(-2) * j).sum(-1),
                                    (p.sum(-1) * j).sum(-1)], -1)
-        if self.convention == 'official':
-            offset = bin_pos / d
+        votes = cells.double() + self._bin_offset(bin_pos)  # (B, K, M, 2)
+        if cell_weights is None:
+            points = votes.mean(2)
         else:
-            offset = (bin_pos + 0.5) / d - 0.5
+            w = cell_weights.detach().double()[..., None]
+            points = (votes * w).sum(2) / w.sum(2).clamp(min=1e-12)
         scale = torch.as_tensor(self.scale_factor, dtype=torch.float64,
-                                device=cell.device)
-        keypoints = ((cell + offset) * scale).masked_fill(
+                                device=points.device)
+        keypoints = (points * scale).masked_fill(
             bad[..., None], float('nan')).float().cpu().numpy()
         scores = scores.masked_fill(bad, 0).float().cpu().numpy()
         return ([kpt[None] for kpt in keypoints],

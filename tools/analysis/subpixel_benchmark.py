@@ -81,9 +81,37 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import make_demo_data  # noqa: E402
 
 METHODS = ['msra', 'dark', 'simcc', 'h3r', 'hih', 'hih-local']
+# Local HIH variants: codec and head options on top of the paper's codec
+# (d = 8 bins over one cell). 'hih-local' is the default local read-out:
+# bins spanning 3 cells (24 bins, still 1/8 cell each), trained at the 3x3
+# cells around the true one. The decimal loss weight is 0.05 per 8 x 8 bins
+# (DistributionLoss averages over the d x d bins), i.e. 0.45 for 24 x 24.
+SPAN3 = (dict(decimal_span=3, decimal_size=24), dict(loss_weight=0.45))
+LOCAL_VARIANTS = {
+    # the read-out before decimal_span: true cell only, one-cell bins
+    'hih-local-cell': ({}, dict(readout_cells='truth')),
+    'hih-local-cell-joint': ({}, dict(readout_cells='truth',
+                                      decimal_bins='joint')),
+    # one option at a time
+    'hih-local-span3': (SPAN3[0], dict(SPAN3[1], readout_cells='truth')),
+    'hih-local-jitter': (SPAN3[0], dict(SPAN3[1], readout_cells='jitter')),
+    'hih-local-s1': (dict(sigma=1.0), dict(readout_cells='truth')),
+    'hih-local-expect': (dict(decode_mode='expectation'),
+                         dict(readout_cells='truth')),
+    # the default and its combinations
+    'hih-local': (SPAN3[0], dict(SPAN3[1], readout_cells='neighbours')),
+    'hih-local-votes': (SPAN3[0], dict(SPAN3[1], readout_cells='neighbours',
+                                       neighbour_votes=True)),
+    'hih-local-joint': (SPAN3[0], dict(SPAN3[1], readout_cells='neighbours',
+                                       decimal_bins='joint')),
+    'hih-local-s1-nb': (dict(SPAN3[0], sigma=1.0),
+                        dict(SPAN3[1], readout_cells='neighbours')),
+    'hih-local-expect-nb': (dict(SPAN3[0], decode_mode='expectation'),
+                            dict(SPAN3[1], readout_cells='neighbours')),
+}
 # Ablations, not in the default list: HIH with the decimal (CSC) loss
-# weighted 1.0 instead of the paper's 0.05; local HIH with joint d x d bins.
-EXTRA_METHODS = ['hih-w1', 'hih-local-joint']
+# weighted 1.0 instead of the paper's 0.05, and the local variants above.
+EXTRA_METHODS = ['hih-w1'] + [m for m in LOCAL_VARIANTS if m != 'hih-local']
 REGIMES = ['anywhere', 'confined', 'faces']
 EYES = (60, 72)  # WFLW's outer eye corners, the inter-ocular distance
 
@@ -114,7 +142,10 @@ def parse_args():
     parser.add_argument('--steps', type=int, default=1500)
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--lr', type=float, default=2e-3)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--seeds', type=int, nargs='+', default=[0],
+        help='one full run per seed (data, initialisation, order); the '
+        'summary gives the mean and spread of each row over the seeds')
     parser.add_argument(
         '--threads', type=int, default=1,
         help='torch threads. 1 by default: these small convolutions gain '
@@ -243,15 +274,18 @@ def method_model(method, size, stride, K):
                      sigma=1.5, decimal_sigma=1.0, decode_mode='argmax')
         head = dict(type='HIHHead', in_channels=feat, out_channels=K,
                     heatmaps_from_backbone=False, deconv_out_channels=deconvs,
-                    decimal_channels=32,
-                    decimal_mode='local' if 'local' in method else 'global',
-                    decimal_bins='joint' if 'joint' in method else 'separable',
-
+                    decimal_channels=32, decimal_mode='global',
                     loss=dict(type='KeypointMSELoss', use_target_weight=True),
                     decimal_loss=dict(
                         type='DistributionLoss',
                         loss_weight=1.0 if method == 'hih-w1' else 0.05),
                     decoder=codec)
+        if method in LOCAL_VARIANTS:
+            codec_opts, head_opts = copy.deepcopy(LOCAL_VARIANTS[method])
+            codec.update(codec_opts)
+            head['decimal_loss']['loss_weight'] = head_opts.pop(
+                'loss_weight', 0.05)
+            head.update(head_opts, decimal_mode='local')
     elif method == 'h3r':
         codec = dict(type='H3RHeatmap', input_size=(size, size),
                      heatmap_size=(hm, hm), topk=min(9, hm * hm))
@@ -275,6 +309,46 @@ def method_model(method, size, stride, K):
                                mean=[0., 0., 0.], std=[255., 255., 255.]),
         backbone=backbone, head=head, test_cfg=dict(flip_test=False))
     return model, codec
+
+
+def to_cells(points, centers, scales, input_size, stride):
+    """Image points (N, K, 2) -> heatmap coordinates of their crops, the
+    inverse of the top-down estimator's ``x = u * s / input_size * scale +
+    center - scale / 2``; cell ``i`` is centred at ``i``."""
+    scales = np.asarray(scales, np.float64)[:, None]
+    return ((points - np.asarray(centers, np.float64)[:, None] +
+             0.5 * scales) / scales * input_size / stride)
+
+
+def error_split(pred_u, gt_u, nme, argmax_cells=None):
+    """Which part of the error comes from cell misses.
+
+    Args:
+        pred_u, gt_u (np.ndarray): Predicted and true landmarks in heatmap
+            coordinates (N, K, 2)
+        nme (np.ndarray): Each landmark's normalised error (N, K), in %
+        argmax_cells (np.ndarray, optional): The integer cells the codec
+            decoded from (N, K, 2), where it has them
+
+    Returns:
+        dict: ``cell_miss_percent``, the share of landmarks whose nearest
+        cell to the prediction is not the true cell; ``nme_miss`` and
+        ``nme_hit``, the NME of those and of the rest (NaN when empty);
+        ``error_share_miss_percent``, their share of the summed error; with
+        ``argmax_cells``, ``argmax_miss_percent`` likewise for the decoded
+        integer cells.
+    """
+    true_cell = np.floor(gt_u + 0.5)
+    miss = (np.floor(pred_u + 0.5) != true_cell).any(-1)
+    out = dict(
+        cell_miss_percent=100. * float(miss.mean()),
+        nme_miss=float(nme[miss].mean()) if miss.any() else float('nan'),
+        nme_hit=float(nme[~miss].mean()) if (~miss).any() else float('nan'),
+        error_share_miss_percent=100. * float(nme[miss].sum() / nme.sum()))
+    if argmax_cells is not None:
+        out['argmax_miss_percent'] = 100. * float(
+            (argmax_cells != true_cell).any(-1).mean())
+    return out
 
 
 class Batcher:
@@ -337,19 +411,37 @@ def train_and_test(method, stride, args, regime, train, test):
     train_s = time.perf_counter() - t0
 
     model.eval()
+    # the decoded integer cells come from the heatmaps the head returns
+    has_maps = method != 'simcc'
+    model.test_cfg['output_heatmaps'] = has_maps
     test_batches = Batcher(size, padding=padding)
-    preds = []
+    preds, centers, scales, argmax = [], [], [], []
     with torch.no_grad():
         for i in range(0, len(test[0]), 64):
             out = model.test_step(
                 test_batches(*(t[i:i + 64] for t in test)))
-            preds += [s.pred_instances.keypoints[0] for s in out]
-    err = np.linalg.norm(np.stack(preds) - test[1], axis=-1)
+            for s in out:
+                preds.append(s.pred_instances.keypoints[0])
+                centers.append(s.metainfo['input_center'])
+                scales.append(s.metainfo['input_scale'])
+                if has_maps:
+                    hm = s.pred_fields.heatmaps
+                    hm = (hm.cpu().numpy() if torch.is_tensor(hm) else
+                          np.asarray(hm))
+                    idx = hm.reshape(len(hm), -1).argmax(-1)
+                    argmax.append(np.stack([idx % hm.shape[-1],
+                                            idx // hm.shape[-1]], -1))
+    preds = np.stack(preds)
+    err = np.linalg.norm(preds - test[1], axis=-1)
     if regime == 'faces':
         norm = np.linalg.norm(test[1][:, EYES[0]] - test[1][:, EYES[1]],
                               axis=-1)[:, None]
     else:
         norm = size
+    split = error_split(
+        to_cells(preds, centers, scales, size, stride),
+        to_cells(test[1], centers, scales, size, stride),
+        100. * err / norm, np.stack(argmax) if has_maps else None)
     window = max(1, min(50, args.steps // 10))
 
     def mean_loss(part, key=None):
@@ -362,7 +454,7 @@ def train_and_test(method, stride, args, regime, train, test):
         nme_percent=100. * float((err / norm).mean()),
         err_px_mean=float(err.mean()), err_px_median=float(np.median(err)),
         final_loss=mean_loss(history[-window:]), train_s=train_s,
-        params=int(sum(p.numel() for p in model.parameters())))
+        params=int(sum(p.numel() for p in model.parameters())), **split)
     if 'loss_decimal' in history[0]:
         row.update(
             decimal_loss_start=mean_loss(history[:window], 'loss_decimal'),
@@ -370,32 +462,80 @@ def train_and_test(method, stride, args, regime, train, test):
     return row
 
 
-def markdown(rows, args, total):
+def _fmt(value, spec='.2f'):
+    return 'n/a' if value is None or value != value else f'{value:{spec}}'
+
+
+def summarise(rows):
+    """Mean and spread (max - min) over seeds of each (regime, stride,
+    method): NME, its ratio to MSRA's (of the same seed) and the split."""
+    keys = ('nme_percent', 'ratio_to_msra', 'cell_miss_percent', 'nme_miss',
+            'nme_hit', 'argmax_miss_percent')
+    groups = {}
+    for r in rows:
+        groups.setdefault((r['regime'], r['stride'], r['method']), []).append(r)
+    out = []
+    for (regime, stride, method), rs in groups.items():
+        row = dict(regime=regime, stride=stride, method=method,
+                   heatmap_size=rs[0]['heatmap_size'], seeds=len(rs))
+        for k in keys:
+            vals = [r[k] for r in rs if r.get(k) is not None]
+            if vals:
+                row[k] = float(np.mean(vals))
+                row[k + '_spread'] = float(np.max(vals) - np.min(vals))
+        out.append(row)
+    return out
+
+
+def markdown(rows, summary, args, total):
     S = args.input_size
     lines = [
         f'Synthetic sub-pixel benchmark: input {S}x{S}, '
         f'{args.num_train} train / {args.num_test} test images, '
         f'{args.steps} steps of batch {args.batch_size}, Adam lr '
-        f'{args.lr} (warm-up, cosine), seed {args.seed}, '
+        f'{args.lr} (warm-up, cosine), seeds {args.seeds}, '
         f'{torch.get_num_threads()} torch thread(s), {total / 60:.1f} min in '
         f'all. Blob regimes: K={args.num_keypoints}, NME = mean error / {S} '
         'px; faces: K=98, NME = mean error / inter-ocular distance (60/72); '
         'in %. loss_decimal: mean of the first and of the last '
-        f'{max(1, min(50, args.steps // 10))} steps.', '',
-        '| regime | stride | heatmap | method | NME (%) | mean err (px) | '
-        'x msra | loss_decimal start -> end | params | train s |',
+        f'{max(1, min(50, args.steps // 10))} steps. Error split: a landmark '
+        'is a cell miss when the cell nearest its prediction is not its true '
+        'cell; argmax miss: the integer cell the codec decoded from is not.',
+        '', f'Mean over {len(args.seeds)} seed(s), +- spread (max - min):', '',
+        '| regime | stride | heatmap | method | NME (%) | x msra | '
+        'cell miss (%) | NME of misses | NME of the rest | argmax miss (%) |',
         '| --- ' * 10 + '|'
     ]
+
+    def pm(r, k, spec='.2f'):
+        if k not in r:
+            return 'n/a'
+        spread = r.get(k + '_spread')
+        return _fmt(r[k], spec) + (f' +- {spread:{spec}}'
+                                   if len(args.seeds) > 1 else '')
+
+    for r in summary:
+        lines.append(
+            f'| {r["regime"]} | {r["stride"]} | '
+            f'{r["heatmap_size"]}x{r["heatmap_size"]} | {r["method"]} | '
+            f'{pm(r, "nme_percent", ".3f")} | {pm(r, "ratio_to_msra")} | '
+            f'{pm(r, "cell_miss_percent", ".1f")} | '
+            f'{pm(r, "nme_miss")} | {pm(r, "nme_hit")} | '
+            f'{pm(r, "argmax_miss_percent", ".1f")} |')
+    lines += [
+        '', 'Every run:', '',
+        '| regime | stride | method | seed | NME (%) | mean err (px) | '
+        'x msra | share of error in misses (%) | loss_decimal start -> end '
+        '| params | train s |', '| --- ' * 11 + '|'
+    ]
     for r in rows:
-        ratio = r.get('ratio_to_msra')
         dec = (f'{r["decimal_loss_start"]:.4g} -> {r["decimal_loss_end"]:.4g}'
                if 'decimal_loss_start' in r else 'n/a')
         lines.append(
-            f'| {r["regime"]} | {r["stride"]} | '
-            f'{r["heatmap_size"]}x{r["heatmap_size"]} | '
-            f'{r["method"]} | {r["nme_percent"]:.3f} | '
-            f'{r["err_px_mean"]:.3f} | '
-            f'{"n/a" if ratio is None else f"{ratio:.2f}"} | {dec} | '
+            f'| {r["regime"]} | {r["stride"]} | {r["method"]} | {r["seed"]} '
+            f'| {r["nme_percent"]:.3f} | {r["err_px_mean"]:.3f} | '
+            f'{_fmt(r.get("ratio_to_msra"))} | '
+            f'{_fmt(r["error_share_miss_percent"], ".1f")} | {dec} | '
             f'{r["params"]} | {r["train_s"]:.0f} |')
     return '\n'.join(lines) + '\n'
 
@@ -410,35 +550,41 @@ def main():
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     rows = []
-    for regime in args.regime:
-        # the same data for every stride and method of a regime
-        rng = np.random.default_rng(args.seed)
+    for seed, regime in ((s, r) for s in args.seeds for r in args.regime):
+        # the same data for every stride and method of a regime and seed
+        rng = np.random.default_rng(seed)
         args_r = argparse.Namespace(**vars(args))
-        args_r.regime = regime
+        args_r.regime, args_r.seed = regime, seed
         t1 = time.perf_counter()
         train, test = make_data(args_r, rng)
-        print(f'{regime}: generated {len(train[0])} train / {len(test[0])} '
-              f'test images in {time.perf_counter() - t1:.1f}s', flush=True)
+        print(f'{regime} seed {seed}: generated {len(train[0])} train / '
+              f'{len(test[0])} test images in {time.perf_counter() - t1:.1f}s',
+              flush=True)
         for stride in args.strides:
             for method in args.methods:
-                row = train_and_test(method, stride, args, regime, train,
+                row = train_and_test(method, stride, args_r, regime, train,
                                      test)
+                row['seed'] = seed
                 rows.append(row)
-                print(f'{regime} stride {stride:2d} {method:15s} '
+                print(f'{regime} seed {seed} stride {stride:2d} {method:20s} '
                       f'NME {row["nme_percent"]:.3f}%'
-                      f' ({row["err_px_mean"]:.3f} px), loss '
-                      f'{row["final_loss"]:.4g}, {row["train_s"]:.0f}s',
+                      f' ({row["err_px_mean"]:.3f} px), cell miss '
+                      f'{row["cell_miss_percent"]:.1f}%, loss '
+                      f'{row["final_loss"]:.4g}, {row["train_s"]:.0f}s '
+                      f'[{(time.perf_counter() - t0) / 60:.1f} min]',
                       flush=True)
     for r in rows:
         ref = next((q for q in rows if q['method'] == 'msra'
-                    and q['stride'] == r['stride']
+                    and q['stride'] == r['stride'] and q['seed'] == r['seed']
                     and q['regime'] == r['regime']), None)
         if ref is not None:
             r['ratio_to_msra'] = r['nme_percent'] / ref['nme_percent']
+    summary = summarise(rows)
 
     total = time.perf_counter() - t0
-    md = markdown(rows, args, total)
+    md = markdown(rows, summary, args, total)
     print(md)
+    print(f'wall time: {total / 60:.1f} min')
     os.makedirs(args.out_dir, exist_ok=True)
     with open(osp.join(args.out_dir, 'results.md'), 'w') as f:
         f.write(md)
@@ -448,7 +594,7 @@ def main():
                 command=' '.join(['python', osp.relpath(sys.argv[0])] +
                                  sys.argv[1:]))
     with open(osp.join(args.out_dir, 'results.json'), 'w') as f:
-        json.dump(dict(meta=meta, rows=rows), f, indent=1)
+        json.dump(dict(meta=meta, summary=summary, rows=rows), f, indent=1)
     print(f'wrote {args.out_dir}/results.md, results.json')
 
 

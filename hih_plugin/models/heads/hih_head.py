@@ -17,11 +17,13 @@ from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
                                  OptSampleList, Predictions)
 from torch import Tensor
 
+from ...codecs.utils import decimal_axis_labels, decimal_bin_position
 from ..backbones.hih_hourglass import init_hih_weights
 
 DECIMAL_MODES = ('global', 'local')
 DECIMAL_BINS = ('separable', 'joint')
 STACK_LOSSES = ('mean', 'sum')
+READOUT_CELLS = ('auto', 'truth', 'neighbours', 'jitter')
 
 
 class LocalDecimalReadout(nn.Module):
@@ -60,26 +62,41 @@ class LocalDecimalReadout(nn.Module):
 
     def forward(self, feature: Tensor, cells: Tensor) -> Tensor:
         """Logits (B, K, d, d) of the features around ``cells`` (B, K, 2)
-        (integer ``[x, y]``, clamped into the map)."""
-        B, C, H, W = feature.shape
-        K = cells.shape[1]
-        x = cells[..., 0].long().clamp(0, W - 1)
-        y = cells[..., 1].long().clamp(0, H - 1)
-        t = torch.arange(3, device=feature.device)
-        dy, dx = (a.flatten() for a in torch.meshgrid(t, t, indexing='ij'))
-        # index into the map zero-padded by 1, so border patches are valid
-        idx = (y[..., None] + dy) * (W + 2) + x[..., None] + dx  # (B, K, 9)
-        patches = F.pad(feature, (1, 1, 1, 1)).flatten(2).gather(
-            2, idx.view(B, 1, K * 9).expand(B, C, K * 9))
-        patches = patches.view(B, C, K, 9).transpose(1, 2).reshape(
-            B * K, C * 9)
-        h = F.relu(self.norm(self.conv(patches))).view(B, K, -1)
-        logits = torch.einsum('bkc,kco->bko', h, self.weight) + self.bias
+        (integer ``[x, y]``, clamped into the map); cells (B, K, M, 2) give
+        logits (B, K, M, d, d)."""
+        logits = self._logits(feature, cells)
         d = self.decimal_size
         if self.bins == 'separable':
             lx, ly = logits.split(d, dim=-1)
             return ly[..., :, None] + lx[..., None, :]
-        return logits.view(B, K, d, d)
+        return logits.unflatten(-1, (d, d))
+
+    def axis_logits(self, feature: Tensor, cells: Tensor) -> Tensor:
+        """Separable bins only: the x and y logits (..., 2, d) whose sum
+        :meth:`forward` returns, for a loss that needs no d x d map."""
+        assert self.bins == 'separable'
+        return self._logits(feature, cells).unflatten(
+            -1, (2, self.decimal_size))
+
+    def _logits(self, feature: Tensor, cells: Tensor) -> Tensor:
+        B, C, H, W = feature.shape
+        shape = cells.shape[:-1]  # (B, K) or (B, K, M)
+        n = cells[0, ..., 0].numel()
+        x = cells[..., 0].long().clamp(0, W - 1).reshape(B, n)
+        y = cells[..., 1].long().clamp(0, H - 1).reshape(B, n)
+        t = torch.arange(3, device=feature.device)
+        dy, dx = (a.flatten() for a in torch.meshgrid(t, t, indexing='ij'))
+        # index into the map zero-padded by 1, so border patches are valid
+        idx = (y[..., None] + dy) * (W + 2) + x[..., None] + dx  # (B, n, 9)
+        patches = F.pad(feature, (1, 1, 1, 1)).flatten(2).gather(
+            2, idx.view(B, 1, n * 9).expand(B, C, n * 9))
+        patches = patches.view(B, C, n, 9).transpose(1, 2).reshape(
+            B * n, C * 9)
+        h = F.relu(self.norm(self.conv(patches))).view(*shape, -1)
+        if h.dim() == 3:
+            return torch.einsum('bkc,kco->bko', h, self.weight) + self.bias
+        return torch.einsum('bkmc,kco->bkmo', h,
+                            self.weight) + self.bias[:, None]
 
 
 @MODELS.register_module()
@@ -139,6 +156,25 @@ class HIHHead(BaseHead):
             Defaults to ``'global'``
         decimal_bins (str): Local mode only: ``'separable'`` x and y bins or
             ``'joint'`` d x d bins. Defaults to ``'separable'``
+        readout_cells (str): Local mode only: where the read-out is trained.
+            ``'truth'``: at the true cell only, so it corrects only inside
+            the cell (the read-out of decimal_mode='local' before the codec
+            had ``decimal_span``). ``'neighbours'``: at every cell within
+            ``(decimal_span - 1) / 2`` of the true one, each with the label
+            of the landmark's offset from that cell, weighted by the integer
+            Gaussian there (as MMPose's SKPS trains its offsets over the
+            Gaussian neighbourhood), so an argmax a cell off still reads a
+            trained, correcting offset. ``'jitter'``: at one such cell drawn
+            at random per landmark and step, with the same weights as
+            probabilities. ``'auto'`` is ``'neighbours'`` when the codec's
+            ``decimal_span`` > 1 and ``'truth'`` otherwise.
+            Defaults to ``'auto'``
+        neighbour_votes (bool): Local mode with ``decimal_span`` >= 3: at
+            test time read the decimal logits at every cell within
+            ``(decimal_span - 1) / 2`` of the argmax too, and average the
+            points they decode to, weighted by the integer heatmap there
+            (clipped at 0), as PIPNet adds its neighbours' votes. Needs a
+            read-out trained around the true cell. Defaults to ``False``
         loss (dict): Integer heatmap loss, applied to every stack.
             Defaults to ``KeypointMSELoss`` with target weights, weight 1.0
         stack_loss (str): ``'mean'`` averages the heatmap loss over stacks,
@@ -161,6 +197,8 @@ class HIHHead(BaseHead):
                  deconv_out_channels: Optional[Sequence[int]] = None,
                  decimal_mode: str = 'global',
                  decimal_bins: str = 'separable',
+                 readout_cells: str = 'auto',
+                 neighbour_votes: bool = False,
                  stack_loss: str = 'mean',
                  loss: ConfigType = dict(
                      type='KeypointMSELoss', use_target_weight=True),
@@ -171,6 +209,7 @@ class HIHHead(BaseHead):
         for name, value, choices in (
                 ('decimal_mode', decimal_mode, DECIMAL_MODES),
                 ('decimal_bins', decimal_bins, DECIMAL_BINS),
+                ('readout_cells', readout_cells, READOUT_CELLS),
                 ('stack_loss', stack_loss, STACK_LOSSES)):
             if value not in choices:
                 raise ValueError(
@@ -195,6 +234,29 @@ class HIHHead(BaseHead):
 
         W, H = self.decoder.heatmap_size
         d = self.decoder.decimal_size
+        span = getattr(self.decoder, 'decimal_span', 1)
+        if readout_cells == 'auto':
+            readout_cells = 'neighbours' if span > 1 else 'truth'
+        if readout_cells != 'truth':
+            if decimal_mode != 'local' or span < 3:
+                raise ValueError(
+                    f'HIHHead: readout_cells={readout_cells!r} trains the '
+                    'local read-out around the true cell; it needs '
+                    "decimal_mode='local' and a codec with decimal_span >= 3 "
+                    f'(got {decimal_mode!r} and decimal_span={span})')
+            if self.decoder.decimal_label != 'gaussian':
+                raise ValueError(
+                    f'HIHHead: readout_cells={readout_cells!r} builds '
+                    'Gaussian labels for the neighbouring cells; set the '
+                    "codec's decimal_label='gaussian'")
+        if neighbour_votes and (readout_cells == 'truth' or span < 3):
+            raise ValueError(
+                'HIHHead: neighbour_votes reads the decimal logits around '
+                'the argmax cell, which only a read-out trained there can '
+                "use: set decimal_mode='local', a codec decimal_span >= 3 "
+                "and readout_cells 'neighbours' or 'jitter'")
+        self.readout_cells = readout_cells
+        self.neighbour_votes = neighbour_votes
         if decimal_mode == 'global' and min(W, H) < 2 * d:
             raise ValueError(
                 f'HIHHead: heatmap_size {(W, H)} must be at least twice '
@@ -279,6 +341,16 @@ class HIHHead(BaseHead):
                 in shape (B, K, H, W); the last one is used for decoding
             - decimal (Tensor): Decimal logits in shape (B, K, d, d)
         """
+        heatmaps, feature = self._heatmaps_and_feature(feats)
+        if self.decimal_mode == 'global':
+            return heatmaps, self.decimal_layers(feature)
+        if cells is None:
+            cells = self._argmax_cells(heatmaps[-1])
+        return heatmaps, self.decimal_readout(feature, cells)
+
+    def _heatmaps_and_feature(self, feats: Tuple[Tensor]
+                              ) -> Tuple[List[Tensor], Tensor]:
+        """Heatmaps of every stack and the feature the decimal part reads."""
         if self.heatmaps_from_backbone:
             if len(feats) < 2:
                 raise ValueError(
@@ -292,11 +364,57 @@ class HIHHead(BaseHead):
             feature = self.upsample(feats[-1])
             heatmaps = [self.heatmap_layers(feature)]
         self._check_sizes(heatmaps, feature)
-        if self.decimal_mode == 'global':
-            return heatmaps, self.decimal_layers(feature)
-        if cells is None:
-            cells = self._argmax_cells(heatmaps[-1])
-        return heatmaps, self.decimal_readout(feature, cells)
+        return heatmaps, feature
+
+    def _neighbours(self, cells: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """The cells within ``(decimal_span - 1) / 2`` of ``cells``
+        (B, K, 2): offsets (M, 2) ``[dx, dy]``, the cells (B, K, M, 2) and
+        whether each lies in the heatmap (B, K, M)."""
+        r = (self.decoder.decimal_span - 1) // 2
+        t = torch.arange(-r, r + 1, device=cells.device)
+        delta = torch.stack(torch.meshgrid(t, t, indexing='xy'),
+                            -1).view(-1, 2)
+        near = cells[:, :, None] + delta
+        W, H = self.decoder.heatmap_size
+        inside = ((near >= 0) & (near < near.new_tensor([W, H]))).all(-1)
+        return delta, near, inside
+
+    def _neighbour_loss(self, feature: Tensor, cells: Tensor,
+                        offsets: Tensor, keypoint_weights: Tensor) -> Tensor:
+        """Decimal loss of the read-out at the cells around the true ones
+        (``readout_cells`` 'neighbours' or 'jitter'), each against the
+        Gaussian label of the landmark's offset from that cell."""
+        codec = self.decoder
+        span = codec.decimal_span
+        delta, near, inside = self._neighbours(cells)
+        # the integer target's Gaussian at each cell: where an argmax that
+        # misses the true cell is likely to land
+        prior = torch.exp(-(delta**2).sum(-1) / (2 * codec.sigma**2))
+        prior = prior.to(feature.dtype) * inside
+        if self.readout_cells == 'jitter':
+            pick = torch.multinomial(prior.flatten(0, 1), 1).view(
+                *cells.shape[:2], 1)
+            near = near.gather(2, pick[..., None].expand(-1, -1, -1, 2))
+            prior = torch.ones_like(pick, dtype=feature.dtype)
+            delta = delta[pick]  # (B, K, 1, 2)
+        else:
+            # mean weight 1 per landmark, as with the single true cell
+            prior = prior * (prior.shape[-1] / prior.sum(-1, keepdim=True))
+        bin_pos = decimal_bin_position(
+            (offsets[:, :, None] - delta).to(feature.dtype),
+            codec.decimal_size, span)
+        target = decimal_axis_labels(bin_pos, codec.decimal_size,
+                                     codec.decimal_sigma)  # (B, K, M, 2, d)
+        weights = (keypoint_weights[:, :, None] * prior).flatten(1)
+        readout = self.decimal_readout
+        if readout.bins == 'separable':
+            return self.decimal_loss_module.separable(
+                readout.axis_logits(feature, near).flatten(1, 2),
+                target.flatten(1, 2), weights)
+        joint = target[..., 1, :, None] * target[..., 0, None, :]
+        return self.decimal_loss_module(
+            readout(feature, near).flatten(1, 2), joint.flatten(1, 2),
+            weights)
 
     @staticmethod
     def _argmax_cells(heatmaps: Tensor) -> Tensor:
@@ -328,7 +446,30 @@ class HIHHead(BaseHead):
                 'backbone (or neck) output width')
 
     def _decimal_probs(self, logits: Tensor) -> Tensor:
-        return logits.flatten(2).softmax(-1).view_as(logits)
+        return logits.flatten(-2).softmax(-1).view_as(logits)
+
+    def _predict_view(self, feats: Features) -> tuple:
+        """Decode one view: the last heatmaps (B, K, H, W), the decimal
+        distributions at the argmax cells (B, K, d, d), and the keypoints
+        and scores of each sample, as ``HIHHeatmap.batch_decode`` returns
+        them."""
+        if not self.neighbour_votes:
+            heatmaps, logits = self.forward(feats)
+            probs = self._decimal_probs(logits)
+            return (heatmaps[-1], probs,
+                    *self.decoder.batch_decode(heatmaps[-1], probs))
+        heatmaps, feature = self._heatmaps_and_feature(feats)
+        heatmaps = heatmaps[-1]
+        delta, near, inside = self._neighbours(self._argmax_cells(heatmaps))
+        H, W = heatmaps.shape[-2:]
+        at = near[..., 1].clamp(0, H - 1) * W + near[..., 0].clamp(0, W - 1)
+        weights = heatmaps.flatten(2).gather(2, at)
+        centre = (delta == 0).all(-1)
+        # votes off the map get no weight; the argmax cell always keeps some
+        weights = weights.clamp(min=0) * inside + 1e-6 * centre
+        probs = self._decimal_probs(self.decimal_readout(feature, near))
+        return (heatmaps, probs[:, :, centre.nonzero()[0, 0]],
+                *self.decoder.batch_decode(heatmaps, probs, near, weights))
 
     def predict(self,
                 feats: Features,
@@ -349,37 +490,34 @@ class HIHHead(BaseHead):
                     f"HIHHead supports flip_mode='heatmap' only, got "
                     f"{test_cfg.get('flip_mode')!r}; change test_cfg")
             flip_indices = batch_data_samples[0].metainfo['flip_indices']
-            heatmaps, logits = self.forward(feats[0])
-            heatmaps_f, logits_f = self.forward(feats[1])
-            heatmaps, heatmaps_f = heatmaps[-1], heatmaps_f[-1]
-            probs = self._decimal_probs(logits)
-            # mirror cells, mirror the decimal x bins, swap left/right
-            mirror_hm = flip_heatmaps(
-                heatmaps_f, flip_indices=flip_indices, shift_heatmap=False)
-            mirror_probs = flip_heatmaps(
-                self._decimal_probs(logits_f), flip_indices=flip_indices,
-                shift_heatmap=False)
-            kpts, scores = self.decoder.batch_decode(heatmaps, probs)
-            kpts_f, scores_f = self.decoder.batch_decode(
-                mirror_hm, mirror_probs)
-            shift_x = self.decoder.flip_shift()
+            heatmaps, probs, kpts, scores = self._predict_view(feats[0])
+            heatmaps_f, probs_f, kpts_f, scores_f = self._predict_view(
+                feats[1])
+            # Each view decodes in its own frame; the flipped one's points
+            # are mirrored as MMPose flips images, x' = w - 1 - x. That
+            # equals decoding the mirrored maps (cells and x bins reversed)
+            # moved by HIHHeatmap.flip_shift(), and works for votes too.
+            w = self.decoder.input_size[0]
             preds = []
             for k, s, k_f, s_f in zip(kpts, scores, kpts_f, scores_f):
-                k_f = k_f.copy()
-                k_f[..., 0] += shift_x
+                k_f = k_f[:, flip_indices].copy()
+                k_f[..., 0] = w - 1 - k_f[..., 0]
                 preds.append(
                     InstanceData(
                         keypoints=(k + k_f) * 0.5,
-                        keypoint_scores=(s + s_f) * 0.5))
+                        keypoint_scores=(s + s_f[:, flip_indices]) * 0.5))
             out_heatmaps = (heatmaps + flip_heatmaps(
                 heatmaps_f, flip_indices=flip_indices,
                 shift_heatmap=test_cfg.get('shift_heatmap', False))) * 0.5
-            out_probs = (probs + mirror_probs) * 0.5
+            out_probs = (probs + flip_heatmaps(
+                probs_f, flip_indices=flip_indices,
+                shift_heatmap=False)) * 0.5
         else:
-            heatmaps, logits = self.forward(feats)
-            out_heatmaps = heatmaps[-1]
-            out_probs = self._decimal_probs(logits)
-            preds = self.decode((out_heatmaps, out_probs))
+            out_heatmaps, out_probs, kpts, scores = self._predict_view(feats)
+            preds = [
+                InstanceData(keypoints=k, keypoint_scores=s)
+                for k, s in zip(kpts, scores)
+            ]
 
         if test_cfg.get('output_heatmaps', False):
             pred_fields = [
@@ -417,25 +555,33 @@ class HIHHead(BaseHead):
                 'the head')
         cells = None
         if self.decimal_mode == 'local':
-            if not all('keypoint_cells' in lb for lb in labels):
-                raise ValueError(
-                    "HIHHead(decimal_mode='local') reads the ground-truth "
-                    'cells from gt_instance_labels.keypoint_cells, which '
-                    'HIHHeatmap writes; encode the targets with HIHHeatmap '
-                    'in GenerateTarget')
+            needed = ('keypoint_cells', ) if self.readout_cells == 'truth' \
+                else ('keypoint_cells', 'keypoint_offsets')
+            for key in needed:
+                if not all(key in lb for lb in labels):
+                    raise ValueError(
+                        "HIHHead(decimal_mode='local') reads the ground-truth"
+                        f' cells from gt_instance_labels.{key}, which '
+                        'HIHHeatmap writes; encode the targets with '
+                        'HIHHeatmap in GenerateTarget')
             cells = torch.cat([lb.keypoint_cells for lb in labels])
             cells = cells.round().long()
-        heatmaps, logits = self.forward(feats, cells)
+        if self.readout_cells == 'truth':
+            heatmaps, logits = self.forward(feats, cells)
+            loss_decimal = self.decimal_loss_module(logits, gt_decimal,
+                                                    keypoint_weights)
+        else:
+            offsets = torch.cat([lb.keypoint_offsets for lb in labels])
+            heatmaps, feature = self._heatmaps_and_feature(feats)
+            loss_decimal = self._neighbour_loss(feature, cells, offsets,
+                                                keypoint_weights)
 
         loss_kpt = sum(
             self.loss_module(hm, gt_heatmaps, keypoint_weights)
             for hm in heatmaps)
         if self.stack_loss == 'mean':
             loss_kpt = loss_kpt / len(heatmaps)
-        losses = dict(
-            loss_kpt=loss_kpt,
-            loss_decimal=self.decimal_loss_module(logits, gt_decimal,
-                                                  keypoint_weights))
+        losses = dict(loss_kpt=loss_kpt, loss_decimal=loss_decimal)
         if train_cfg.get('compute_acc', True):
             _, avg_acc, _ = pose_pck_accuracy(
                 output=to_numpy(heatmaps[-1]),
