@@ -22,7 +22,10 @@ codec = dict(
     type='HIHHeatmap',
     input_size=(256, 256),
     heatmap_size=(64, 64),
-    decimal_size=8,
+    # 24 bins over 3 cells (1/8 cell each): the local read-out, trained at the
+    # 3x3 cells around the true one, can correct an argmax a cell off
+    decimal_size=24,
+    decimal_span=3,
     sigma=2,
     decimal_sigma=1.0,
     decode_mode='argmax')
@@ -41,7 +44,9 @@ model = dict(
         decimal_channels=384,
         loss=dict(
             type='KeypointMSELoss', use_target_weight=True, loss_weight=1.0),
-        decimal_loss=dict(type='DistributionLoss', loss_weight=0.05),
+        readout_cells='neighbours',
+        # 0.05 per 8 x 8 bins (DistributionLoss averages over the bins)
+        decimal_loss=dict(type='DistributionLoss', loss_weight=0.45),
         decoder=codec))
 
 # the base pipeline holds the base codec, so it is restated with ours

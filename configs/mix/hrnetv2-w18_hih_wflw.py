@@ -19,7 +19,10 @@ hih_codec = dict(
     type='HIHHeatmap',
     input_size=(256, 256),
     heatmap_size=(64, 64),
-    decimal_size=8,
+    # 24 bins over 3 cells (1/8 cell each): the local read-out, trained at the
+    # 3x3 cells around the true one, can correct an argmax a cell off
+    decimal_size=24,
+    decimal_span=3,
     sigma=1.5,
     decimal_sigma=1.0)
 
@@ -37,7 +40,9 @@ model = dict(
         decimal_mode='local',
         decimal_channels=384,
         loss=dict(type='KeypointMSELoss', use_target_weight=True),
-        decimal_loss=dict(type='DistributionLoss', loss_weight=0.05),
+        readout_cells='neighbours',
+        # 0.05 per 8 x 8 bins (DistributionLoss averages over the bins)
+        decimal_loss=dict(type='DistributionLoss', loss_weight=0.45),
         decoder=hih_codec))
 # test_cfg stays the base's: HIHHead's flip test uses flip_mode='heatmap'.
 

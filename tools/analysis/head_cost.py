@@ -60,10 +60,18 @@ def variants():
     stock = Config.fromfile(osp.join(
         osp.dirname(mmpose.__file__), '.mim', 'configs', STOCK_CONFIG))
     out = {'HeatmapHead': (stock.model, stock.codec)}
-    for mode in ('global', 'local'):
+    # the mix config's local read-out (3-cell bins, trained at the 3x3 cells
+    # around the true one), the one-cell read-out trained at the true cell
+    # only, and the paper's global branch on the paper's one-cell codec
+    one_cell = dict(mix.hih_codec, decimal_size=8, decimal_span=1)
+    for name, head, codec in (
+            ('local', {}, mix.hih_codec),
+            ('local, one cell', dict(readout_cells='truth'), one_cell),
+            ('global', dict(decimal_mode='global', readout_cells='auto'),
+             one_cell)):
         model = mix.model.copy()
-        model.head = dict(mix.model.head, decimal_mode=mode)
-        out[f'HIHHead {mode}'] = (model, mix.codec)
+        model.head = dict(mix.model.head, decoder=codec, **head)
+        out[f'HIHHead {name}'] = (model, codec)
     for model, _ in out.values():
         model.backbone.init_cfg = None  # timing only: no ImageNet download
     return out
