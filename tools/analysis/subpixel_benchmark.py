@@ -17,11 +17,14 @@ own layers), its loss and its codec differ:
 * ``hih``   -- ``HIHHead`` + ``HIHHeatmap`` (d = 8, or heatmap/2 when smaller),
   the paper's global decimal branch
 * ``hih-local`` -- the same with ``decimal_mode='local'``: the decimal logits
-  are read at each landmark's own cell
+  are read at each landmark's own cell, from bins spanning 3 cells, trained
+  at the 3x3 cells around the true one (the local configs' setting)
 * ``h3r``   -- ``H3RHead`` + ``H3RHeatmap``, BCE
 * on request: ``hih-w1`` (``hih`` with the decimal loss weighted 1.0 instead
-  of the paper's 0.05) and ``hih-local-joint`` (``hih-local`` with d x d
-  joint bins instead of separable x and y bins)
+  of the paper's 0.05) and the local variants of ``LOCAL_VARIANTS``: one
+  option at a time (the one-cell read-out trained at the true cell,
+  ``-jitter``, ``-votes``, the integer map's sigma and loss, ...) and
+  combinations
 
 ``--regime`` picks where landmarks are:
 
@@ -39,6 +42,12 @@ decodes with each codec. For blobs, NME is the mean landmark error over the
 image width, in percent. HIH rows also report ``loss_decimal`` averaged over
 the first and the last steps, which shows whether the decimal branch learnt.
 
+Every row also splits the error: the share of landmarks whose nearest cell to
+the prediction is not the true cell (cell misses), the NME of those and of the
+rest, and for codecs that decode from heatmaps the share whose argmax cell is
+wrong. ``--seeds`` repeats everything per seed; the summary table gives the
+mean and spread (max - min) of each row.
+
 The default input is 64x64 with strides 4 and 8 (16x16 and 8x8 heatmaps).
 HIH's decimal branch downsamples the heatmap-sized feature to d x d, so the
 coarse heatmap must be at least 2d = 8 cells; 8x8 at 64 px has the same
@@ -51,8 +60,8 @@ Examples (the runs reported in the README)::
         --methods msra dark hih hih-local --steps 1000 \
         --out-dir docs/results/subpixel
     python tools/analysis/subpixel_benchmark.py --regime faces \
-        --input-size 128 --strides 4 --num-train 1000 --num-test 200 \
-        --steps 800 --methods msra dark h3r hih hih-local \
+        --input-size 128 --strides 4 8 --num-train 1000 --num-test 200 \
+        --steps 600 --seeds 0 1 --methods msra dark h3r hih hih-local \
         --out-dir docs/results/faces
 """
 import argparse
@@ -96,6 +105,17 @@ LOCAL_VARIANTS = {
     'hih-local-span3': (SPAN3[0], dict(SPAN3[1], readout_cells='truth')),
     'hih-local-jitter': (SPAN3[0], dict(SPAN3[1], readout_cells='jitter')),
     'hih-local-s1': (dict(sigma=1.0), dict(readout_cells='truth')),
+    'hih-local-s2': (dict(sigma=2.0), dict(readout_cells='truth')),
+    # the read cell decided by DARK's Taylor step around the argmax
+    'hih-local-taylor': ({}, dict(readout_cells='truth',
+                                  cell_decision='taylor')),
+    'hih-local-taylor-nb': (SPAN3[0], dict(SPAN3[1],
+                                           readout_cells='neighbours',
+                                           cell_decision='taylor')),
+    # the integer map as a spatial softmax classification (H3RLoss's
+    # 'softmax' mode on the Gaussian target) instead of MSE
+    'hih-local-ce': ({}, dict(readout_cells='truth',
+                              loss=dict(type='H3RLoss', mode='softmax'))),
     'hih-local-expect': (dict(decode_mode='expectation'),
                          dict(readout_cells='truth')),
     # the default and its combinations
