@@ -372,3 +372,4 @@ def test_readout_options_that_cannot_work_fail_at_build():
     with pytest.raises(ValueError, match='unbiased'):
         KEYPOINT_CODECS.build(tiny_codec(decimal_span=3,
                                          convention='official'))
+

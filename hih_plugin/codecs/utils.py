@@ -4,7 +4,6 @@ from typing import Optional, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -90,43 +89,3 @@ def decimal_axis_labels(bin_pos, decimal_size: int, sigma: float = 1.):
     g = np.exp(-(np.arange(decimal_size) - bin_pos[..., None])**2 /
                (2 * sigma**2))
     return g / g.sum(-1, keepdims=True)
-
-
-def refined_cells(heatmaps: Tensor, floor: float = 1e-3) -> Tensor:
-    """The cell nearest each map's peak as DARK locates it: the argmax,
-    moved by the Newton step of a quadratic fitted to the log-heatmap on
-    its 3x3 neighbourhood (``-H^-1 g``, clipped to one cell; no step where
-    the fit is not concave). So the cell can be the argmax's neighbour when
-    the mass around the argmax leans that way.
-
-    Args:
-        heatmaps (Tensor): Maps in shape (B, K, H, W)
-        floor (float): Values are clipped to at least this before the log
-
-    Returns:
-        Tensor: Integer cells ``[x, y]`` in shape (B, K, 2)
-    """
-    B, K, H, W = heatmaps.shape
-    idx = heatmaps.detach().flatten(2).argmax(-1)
-    x, y = idx % W, torch.div(idx, W, rounding_mode='floor')
-    logh = F.pad(heatmaps.detach().float().clamp(min=floor).log(),
-                 (1, 1, 1, 1), mode='replicate').flatten(2)
-
-    def at(dx, dy):  # log-heatmap at (x + dx, y + dy) of the padded map
-        return logh.gather(2, ((y + 1 + dy) * (W + 2) + x + 1 + dx)[..., None]
-                           )[..., 0]
-
-    c = at(0, 0)
-    gx, gy = (at(1, 0) - at(-1, 0)) / 2, (at(0, 1) - at(0, -1)) / 2
-    hxx = at(1, 0) - 2 * c + at(-1, 0)
-    hyy = at(0, 1) - 2 * c + at(0, -1)
-    hxy = (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1)) / 4
-    det = hxx * hyy - hxy**2
-    concave = (det > 1e-12) & (hxx < 0)
-    det = torch.where(concave, det, torch.ones_like(det))
-    step = torch.stack([-(hyy * gx - hxy * gy), -(hxx * gy - hxy * gx)],
-                       -1) / det[..., None]
-    step = torch.where(concave[..., None], step, 0.).clamp(-1, 1)
-    cells = torch.stack([x, y], -1) + step.round().long()
-    return torch.stack([cells[..., 0].clamp(0, W - 1),
-                        cells[..., 1].clamp(0, H - 1)], -1)

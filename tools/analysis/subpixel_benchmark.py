@@ -106,12 +106,6 @@ LOCAL_VARIANTS = {
     'hih-local-jitter': (SPAN3[0], dict(SPAN3[1], readout_cells='jitter')),
     'hih-local-s1': (dict(sigma=1.0), dict(readout_cells='truth')),
     'hih-local-s2': (dict(sigma=2.0), dict(readout_cells='truth')),
-    # the read cell decided by DARK's Taylor step around the argmax
-    'hih-local-taylor': ({}, dict(readout_cells='truth',
-                                  cell_decision='taylor')),
-    'hih-local-taylor-nb': (SPAN3[0], dict(SPAN3[1],
-                                           readout_cells='neighbours',
-                                           cell_decision='taylor')),
     # the integer map as a spatial softmax classification (H3RLoss's
     # 'softmax' mode on the Gaussian target) instead of MSE
     'hih-local-ce': ({}, dict(readout_cells='truth',

@@ -17,15 +17,13 @@ from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
                                  OptSampleList, Predictions)
 from torch import Tensor
 
-from ...codecs.utils import (decimal_axis_labels, decimal_bin_position,
-                             refined_cells)
+from ...codecs.utils import decimal_axis_labels, decimal_bin_position
 from ..backbones.hih_hourglass import init_hih_weights
 
 DECIMAL_MODES = ('global', 'local')
 DECIMAL_BINS = ('separable', 'joint')
 STACK_LOSSES = ('mean', 'sum')
 READOUT_CELLS = ('auto', 'truth', 'neighbours', 'jitter')
-CELL_DECISIONS = ('argmax', 'taylor')
 
 
 class LocalDecimalReadout(nn.Module):
@@ -177,11 +175,6 @@ class HIHHead(BaseHead):
             points they decode to, weighted by the integer heatmap there
             (clipped at 0), as PIPNet adds its neighbours' votes. Needs a
             read-out trained around the true cell. Defaults to ``False``
-        cell_decision (str): Local mode: the cell whose logits are read at
-            test time. ``'argmax'`` of the integer heatmap, or ``'taylor'``:
-            the cell nearest the peak that DARK's Taylor step finds around
-            the argmax, which moves to the neighbouring cell when the
-            heatmap's mass leans that way. Defaults to ``'argmax'``
         loss (dict): Integer heatmap loss, applied to every stack.
             Defaults to ``KeypointMSELoss`` with target weights, weight 1.0
         stack_loss (str): ``'mean'`` averages the heatmap loss over stacks,
@@ -206,7 +199,6 @@ class HIHHead(BaseHead):
                  decimal_bins: str = 'separable',
                  readout_cells: str = 'auto',
                  neighbour_votes: bool = False,
-                 cell_decision: str = 'argmax',
                  stack_loss: str = 'mean',
                  loss: ConfigType = dict(
                      type='KeypointMSELoss', use_target_weight=True),
@@ -218,7 +210,6 @@ class HIHHead(BaseHead):
                 ('decimal_mode', decimal_mode, DECIMAL_MODES),
                 ('decimal_bins', decimal_bins, DECIMAL_BINS),
                 ('readout_cells', readout_cells, READOUT_CELLS),
-                ('cell_decision', cell_decision, CELL_DECISIONS),
                 ('stack_loss', stack_loss, STACK_LOSSES)):
             if value not in choices:
                 raise ValueError(
@@ -264,13 +255,8 @@ class HIHHead(BaseHead):
                 'the argmax cell, which only a read-out trained there can '
                 "use: set decimal_mode='local', a codec decimal_span >= 3 "
                 "and readout_cells 'neighbours' or 'jitter'")
-        if cell_decision != 'argmax' and decimal_mode != 'local':
-            raise ValueError(
-                f'HIHHead: cell_decision={cell_decision!r} picks the cell '
-                "the local read-out reads; it needs decimal_mode='local'")
         self.readout_cells = readout_cells
         self.neighbour_votes = neighbour_votes
-        self.cell_decision = cell_decision
         if decimal_mode == 'global' and min(W, H) < 2 * d:
             raise ValueError(
                 f'HIHHead: heatmap_size {(W, H)} must be at least twice '
@@ -359,7 +345,7 @@ class HIHHead(BaseHead):
         if self.decimal_mode == 'global':
             return heatmaps, self.decimal_layers(feature)
         if cells is None:
-            cells = self._decide_cells(heatmaps[-1])
+            cells = self._argmax_cells(heatmaps[-1])
         return heatmaps, self.decimal_readout(feature, cells)
 
     def _heatmaps_and_feature(self, feats: Tuple[Tensor]
@@ -430,12 +416,6 @@ class HIHHead(BaseHead):
             readout(feature, near).flatten(1, 2), joint.flatten(1, 2),
             weights)
 
-    def _decide_cells(self, heatmaps: Tensor) -> Tensor:
-        """The cells the local read-out reads at test time."""
-        if self.cell_decision == 'taylor':
-            return refined_cells(heatmaps)
-        return self._argmax_cells(heatmaps)
-
     @staticmethod
     def _argmax_cells(heatmaps: Tensor) -> Tensor:
         """The cells the codec decodes from: argmax of each map."""
@@ -470,32 +450,25 @@ class HIHHead(BaseHead):
 
     def _predict_view(self, feats: Features) -> tuple:
         """Decode one view: the last heatmaps (B, K, H, W), the decimal
-        distributions at the decided cells (B, K, d, d), and the keypoints
+        distributions at the argmax cells (B, K, d, d), and the keypoints
         and scores of each sample, as ``HIHHeatmap.batch_decode`` returns
         them."""
-        if self.decimal_mode == 'global' or not (
-                self.neighbour_votes or self.cell_decision != 'argmax'):
+        if not self.neighbour_votes:
             heatmaps, logits = self.forward(feats)
             probs = self._decimal_probs(logits)
             return (heatmaps[-1], probs,
                     *self.decoder.batch_decode(heatmaps[-1], probs))
         heatmaps, feature = self._heatmaps_and_feature(feats)
         heatmaps = heatmaps[-1]
-        cells = self._decide_cells(heatmaps)
-        if self.neighbour_votes:
-            delta, near, inside = self._neighbours(cells)
-            H, W = heatmaps.shape[-2:]
-            at = (near[..., 1].clamp(0, H - 1) * W +
-                  near[..., 0].clamp(0, W - 1))
-            weights = heatmaps.flatten(2).gather(2, at)
-            centre = int((delta == 0).all(-1).nonzero()[0, 0])
-            # votes off the map get no weight; the decided cell keeps some
-            weights = weights.clamp(min=0) * inside
-            weights[..., centre] += 1e-6
-        else:
-            near, weights, centre = cells[:, :, None], None, 0
+        delta, near, inside = self._neighbours(self._argmax_cells(heatmaps))
+        H, W = heatmaps.shape[-2:]
+        at = near[..., 1].clamp(0, H - 1) * W + near[..., 0].clamp(0, W - 1)
+        weights = heatmaps.flatten(2).gather(2, at)
+        centre = (delta == 0).all(-1)
+        # votes off the map get no weight; the argmax cell always keeps some
+        weights = weights.clamp(min=0) * inside + 1e-6 * centre
         probs = self._decimal_probs(self.decimal_readout(feature, near))
-        return (heatmaps, probs[:, :, centre],
+        return (heatmaps, probs[:, :, centre.nonzero()[0, 0]],
                 *self.decoder.batch_decode(heatmaps, probs, near, weights))
 
     def predict(self,
