@@ -120,6 +120,9 @@ LOCAL_VARIANTS = {
                                        decimal_bins='joint')),
     'hih-local-s1-nb': (dict(SPAN3[0], sigma=1.0),
                         dict(SPAN3[1], readout_cells='neighbours')),
+    # the same with the decimal weight 0.05 (9x less per landmark)
+    'hih-local-s1-nb-lw': (dict(SPAN3[0], sigma=1.0),
+                           dict(readout_cells='neighbours')),
     'hih-local-expect-nb': (dict(SPAN3[0], decode_mode='expectation'),
                             dict(SPAN3[1], readout_cells='neighbours')),
 }
@@ -424,6 +427,38 @@ def train_and_test(method, stride, args, regime, train, test):
                         if k.startswith('loss')})
     train_s = time.perf_counter() - t0
 
+    window = max(1, min(50, args.steps // 10))
+
+    def mean_loss(part, key=None):
+        return float(np.mean([sum(h.values()) if key is None else h[key]
+                              for h in part]))
+
+    row = dict(
+        regime=regime, method=method, stride=stride,
+        heatmap_size=size // stride,
+        final_loss=mean_loss(history[-window:]), train_s=train_s,
+        params=int(sum(p.numel() for p in model.parameters())))
+    if 'loss_decimal' in history[0]:
+        row.update(
+            decimal_loss_start=mean_loss(history[:window], 'loss_decimal'),
+            decimal_loss_end=mean_loss(history[-window:], 'loss_decimal'))
+    rows = [dict(row, **evaluate(model, method, stride, padding, args,
+                                 regime, test))]
+    # Votes change only the decoding: the same trained read-out, decoded
+    # with them, is one more row.
+    head = model.head
+    if getattr(head, 'readout_cells', 'truth') != 'truth' and \
+            not head.neighbour_votes:
+        head.neighbour_votes = True
+        rows.append(dict(row, method=method + '+votes',
+                         **evaluate(model, method, stride, padding, args,
+                                    regime, test)))
+    return rows
+
+
+def evaluate(model, method, stride, padding, args, regime, test):
+    """NME and its split on the test set, through ``test_step``."""
+    size = args.input_size
     model.eval()
     # the decoded integer cells come from the heatmaps the head returns
     has_maps = method != 'simcc'
@@ -456,24 +491,9 @@ def train_and_test(method, stride, args, regime, train, test):
         to_cells(preds, centers, scales, size, stride),
         to_cells(test[1], centers, scales, size, stride),
         100. * err / norm, np.stack(argmax) if has_maps else None)
-    window = max(1, min(50, args.steps // 10))
-
-    def mean_loss(part, key=None):
-        return float(np.mean([sum(h.values()) if key is None else h[key]
-                              for h in part]))
-
-    row = dict(
-        regime=regime, method=method, stride=stride,
-        heatmap_size=size // stride,
-        nme_percent=100. * float((err / norm).mean()),
-        err_px_mean=float(err.mean()), err_px_median=float(np.median(err)),
-        final_loss=mean_loss(history[-window:]), train_s=train_s,
-        params=int(sum(p.numel() for p in model.parameters())), **split)
-    if 'loss_decimal' in history[0]:
-        row.update(
-            decimal_loss_start=mean_loss(history[:window], 'loss_decimal'),
-            decimal_loss_end=mean_loss(history[-window:], 'loss_decimal'))
-    return row
+    return dict(nme_percent=100. * float((err / norm).mean()),
+                err_px_mean=float(err.mean()),
+                err_px_median=float(np.median(err)), **split)
 
 
 def _fmt(value, spec='.2f'):
@@ -576,17 +596,18 @@ def main():
               flush=True)
         for stride in args.strides:
             for method in args.methods:
-                row = train_and_test(method, stride, args_r, regime, train,
-                                     test)
-                row['seed'] = seed
-                rows.append(row)
-                print(f'{regime} seed {seed} stride {stride:2d} {method:20s} '
-                      f'NME {row["nme_percent"]:.3f}%'
-                      f' ({row["err_px_mean"]:.3f} px), cell miss '
-                      f'{row["cell_miss_percent"]:.1f}%, loss '
-                      f'{row["final_loss"]:.4g}, {row["train_s"]:.0f}s '
-                      f'[{(time.perf_counter() - t0) / 60:.1f} min]',
-                      flush=True)
+                for row in train_and_test(method, stride, args_r, regime,
+                                          train, test):
+                    row['seed'] = seed
+                    rows.append(row)
+                    print(
+                        f'{regime} seed {seed} stride {stride:2d} '
+                        f'{row["method"]:20s} NME {row["nme_percent"]:.3f}%'
+                        f' ({row["err_px_mean"]:.3f} px), cell miss '
+                        f'{row["cell_miss_percent"]:.1f}%, loss '
+                        f'{row["final_loss"]:.4g}, {row["train_s"]:.0f}s '
+                        f'[{(time.perf_counter() - t0) / 60:.1f} min]',
+                        flush=True)
     for r in rows:
         ref = next((q for q in rows if q['method'] == 'msra'
                     and q['stride'] == r['stride'] and q['seed'] == r['seed']
