@@ -160,8 +160,9 @@ def test_subpixel_benchmark_tiny(tmp_path):
         res = json.load(f)
     rows = res['rows']
     assert [(r['stride'], r['method']) for r in rows] == [
-        (s, m) for s in (4, 8) for m in ('msra', 'dark', 'simcc', 'h3r',
-                                         'hih', 'hih-local')]
+        (s, m) for s in (4, 8)
+        for m in ('msra', 'dark', 'simcc', 'h3r', 'hih', 'hih-local',
+                  'hih-local+votes')]
     for r in rows:
         # every method gets the error split, those with heatmaps the share
         # of wrong integer cells too
@@ -204,7 +205,8 @@ def test_subpixel_benchmark_regimes(tmp_path):
     with open(tmp_path / 'results.json') as f:
         rows = json.load(f)['rows']
     assert [(r['regime'], r['method']) for r in rows] == [
-        (g, m) for g in ('confined', 'faces') for m in ('msra', 'hih-local')]
+        (g, m) for g in ('confined', 'faces')
+        for m in ('msra', 'hih-local', 'hih-local+votes')]
     face = [r for r in rows if r['regime'] == 'faces']
     # inter-ocular NME: errors of several px over a ~20 px eye distance
     assert all(r['nme_percent'] > 100 * r['err_px_mean'] / 64 for r in face)
@@ -265,3 +267,36 @@ def test_to_cells_inverts_the_topdown_decoding():
     x = (u * 4 / 128 * scales[:, None] + centers[:, None] -
          scales[:, None] / 2)
     np.testing.assert_allclose(tool.to_cells(x, centers, scales, 128, 4), u)
+
+
+def test_subpixel_benchmark_merges_seeds_run_apart(tmp_path):
+    """Two seeds run separately merge into one summary with their mean and
+    spread; a run with other settings is refused in one line."""
+    common = ['--tiny', '--regime', 'confined', '--strides', '4',
+              '--methods', 'msra', 'hih-local']
+    for seed in (0, 1):
+        run_tool('analysis/subpixel_benchmark.py', *common, '--seeds', seed,
+                 '--out-dir', tmp_path / str(seed), timeout=300)
+    run_tool('analysis/subpixel_benchmark.py', '--merge',
+             tmp_path / '0' / 'results.json', tmp_path / '1' / 'results.json',
+             '--out-dir', tmp_path / 'both')
+    with open(tmp_path / 'both' / 'results.json') as f:
+        res = json.load(f)
+    runs = {(r['method'], r['seed']): r['nme_percent'] for r in res['rows']}
+    # the neighbour-trained read-out is also decoded with votes
+    assert set(runs) == {(m, s) for m in ('msra', 'hih-local',
+                                          'hih-local+votes') for s in (0, 1)}
+    local = next(r for r in res['summary'] if r['method'] == 'hih-local')
+    a, b = runs['hih-local', 0], runs['hih-local', 1]
+    assert local['seeds'] == 2
+    assert local['nme_percent'] == pytest.approx((a + b) / 2)
+    assert local['nme_percent_spread'] == pytest.approx(abs(a - b))
+    with open(tmp_path / '1' / 'results.json') as f:
+        other = json.load(f)
+    other['meta']['steps'] = 11
+    with open(tmp_path / 'other.json', 'w') as f:
+        json.dump(other, f)
+    proc = run_tool('analysis/subpixel_benchmark.py', '--merge',
+                    tmp_path / '0' / 'results.json', tmp_path / 'other.json',
+                    '--out-dir', tmp_path / 'no', check=False)
+    assert proc.returncode == 2 and 'other settings (steps)' in proc.stderr

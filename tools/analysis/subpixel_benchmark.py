@@ -173,6 +173,11 @@ def parse_args():
         help='a seconds-long smoke run for tests: input 64, 10 steps of '
         'batch 8, 32 train and 16 test images (numbers mean nothing)')
     parser.add_argument('--out-dir', default='work_dirs/subpixel_benchmark')
+    parser.add_argument(
+        '--merge', nargs='+', metavar='JSON',
+        help='train nothing: combine the results.json of runs made with the '
+        'same settings (other seeds or methods, e.g. run in parallel) into '
+        'one report in --out-dir')
     args = parser.parse_args()
     if args.tiny:
         args.input_size = 64
@@ -577,6 +582,11 @@ def markdown(rows, summary, args, total):
 @cli_main
 def main():
     args = parse_args()
+    if args.merge:
+        rows, total = merge(args.merge, args)
+        report(rows, args, total, command='python ' + ' '.join(
+            [osp.relpath(sys.argv[0])] + sys.argv[1:]))
+        return
     # Model configs name MMPose's classes without the `mmpose.` prefix.
     init_default_scope('mmpose')
     # Keep stdout to results: no per-parameter initialisation report.
@@ -608,6 +618,50 @@ def main():
                         f'{row["final_loss"]:.4g}, {row["train_s"]:.0f}s '
                         f'[{(time.perf_counter() - t0) / 60:.1f} min]',
                         flush=True)
+    report(rows, args, time.perf_counter() - t0,
+           command=' '.join(['python', osp.relpath(sys.argv[0])] +
+                            sys.argv[1:]))
+
+
+# Settings that must agree between merged runs (seeds and methods may not).
+SETTINGS = ('input_size', 'num_train', 'num_test', 'steps', 'batch_size',
+            'lr', 'num_keypoints', 'confined_radius')
+
+
+def merge(paths, args):
+    """Rows of several results.json files made with the same settings."""
+    rows, metas, seen = [], [], set()
+    for path in paths:
+        try:
+            with open(path) as f:
+                res = json.load(f)
+            meta, new = res['meta'], res['rows']
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f'--merge: cannot read {path} as this tool\'s '
+                            f'results.json ({e})')
+        if metas:
+            diff = [k for k in SETTINGS if meta.get(k) != metas[0].get(k)]
+            if diff:
+                raise UserError(
+                    f'--merge: {path} was run with other settings '
+                    f'({", ".join(diff)}) than {paths[0]}; merge only runs '
+                    'that differ in seeds or methods')
+        metas.append(meta)
+        for r in new:
+            key = (r['regime'], r['stride'], r['method'], r['seed'])
+            if key not in seen:  # runs are deterministic: keep the first
+                seen.add(key)
+                rows.append({k: v for k, v in r.items()
+                             if k != 'ratio_to_msra'})
+    for k in SETTINGS:
+        setattr(args, k, metas[0].get(k))
+    torch.set_num_threads(metas[0].get('torch_threads', 1))
+    args.seeds = sorted({r['seed'] for r in rows})
+    return rows, sum(m.get('total_s', 0.) for m in metas)
+
+
+def report(rows, args, total, command):
+    """Ratios to MSRA, the summary over seeds, Markdown and JSON."""
     for r in rows:
         ref = next((q for q in rows if q['method'] == 'msra'
                     and q['stride'] == r['stride'] and q['seed'] == r['seed']
@@ -615,8 +669,6 @@ def main():
         if ref is not None:
             r['ratio_to_msra'] = r['nme_percent'] / ref['nme_percent']
     summary = summarise(rows)
-
-    total = time.perf_counter() - t0
     md = markdown(rows, summary, args, total)
     print(md)
     print(f'wall time: {total / 60:.1f} min')
@@ -625,9 +677,7 @@ def main():
         f.write(md)
     meta = {k: v for k, v in vars(args).items() if k != 'out_dir'}
     meta.update(total_s=total, torch_threads=torch.get_num_threads(),
-                date=time.strftime('%Y-%m-%d'),
-                command=' '.join(['python', osp.relpath(sys.argv[0])] +
-                                 sys.argv[1:]))
+                date=time.strftime('%Y-%m-%d'), command=command)
     with open(osp.join(args.out_dir, 'results.json'), 'w') as f:
         json.dump(dict(meta=meta, summary=summary, rows=rows), f, indent=1)
     print(f'wrote {args.out_dir}/results.md, results.json')
