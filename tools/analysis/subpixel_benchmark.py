@@ -512,7 +512,8 @@ def summarise(rows):
             'nme_hit', 'argmax_miss_percent')
     groups = {}
     for r in rows:
-        groups.setdefault((r['regime'], r['stride'], r['method']), []).append(r)
+        key = (r['regime'], r['stride'], r['method'])
+        groups.setdefault(key, []).append(r)
     out = []
     for (regime, stride, method), rs in groups.items():
         row = dict(regime=regime, stride=stride, method=method,
