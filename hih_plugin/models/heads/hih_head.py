@@ -468,7 +468,7 @@ class HIHHead(BaseHead):
         # votes off the map get no weight; the argmax cell always keeps some
         weights = weights.clamp(min=0) * inside + 1e-6 * centre
         probs = self._decimal_probs(self.decimal_readout(feature, near))
-        return (heatmaps, probs[:, :, centre.nonzero()[0, 0]],
+        return (heatmaps, probs[:, :, centre.nonzero()[0, 0]].clone(),
                 *self.decoder.batch_decode(heatmaps, probs, near, weights))
 
     def predict(self,
@@ -524,8 +524,10 @@ class HIHHead(BaseHead):
                 PixelData(heatmaps=hm) for hm in out_heatmaps.detach()
             ]
             for field, p in zip(pred_fields, out_probs.detach()):
-                # a PixelData holds one spatial size, so keep it as metainfo
-                field.set_metainfo(dict(decimal_heatmaps=p))
+                # A PixelData holds one spatial size, so keep it as metainfo.
+                # Cloned: a view would keep (and deep copies would copy) the
+                # whole batch's storage with every sample.
+                field.set_metainfo(dict(decimal_heatmaps=p.clone()))
             return preds, pred_fields
         return preds
 
