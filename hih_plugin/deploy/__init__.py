@@ -1,0 +1,1 @@
+"""Export top-down models to ONNX with decoding inside, and run them."""
