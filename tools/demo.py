@@ -8,7 +8,10 @@
 
 The second form runs a model exported by tools/deploy/export_onnx.py in
 onnxruntime; the file carries the config's name, crop size, pipeline and
-dataset (README, "Deploy"). Boxes, in this order of precedence: the ``--bboxes`` given (pixels, x1 y1 x2
+dataset (README, "Deploy"), and boxes are the ``--bboxes`` given or the
+whole image.
+
+Boxes, in this order of precedence: the ``--bboxes`` given (pixels, x1 y1 x2
 y2), or those an MMDetection detector finds (class ``--det-cat-id`` with
 score above ``--bbox-thr``, after NMS), or the whole image. When the detector
 finds no box above the threshold, the whole image is used as the one box, as
@@ -240,13 +243,9 @@ def build_onnx_parser():
 
 
 def onnx_main(argv):
+    from hih_plugin.deploy import require_onnx
     args = build_onnx_parser().parse_args(argv)
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as err:
-        raise UserError(f'running an .onnx model needs onnx and onnxruntime '
-                        f'({err}); install them with pip install -e .[deploy]')
+    require_onnx()
     from mmpose.structures import merge_data_samples
 
     from hih_plugin.deploy.onnx_model import OnnxPoseModel

@@ -7,7 +7,7 @@ import torch
 
 from ..utils.cli import UserError
 from .graph import DecodedPoseModel
-from .onnx_model import OnnxPoseModel, crop_to_image
+from .onnx_model import OnnxPoseModel, crop_to_image, sign
 
 # Widely supported (onnxruntime >= 1.13, TensorRT >= 8.6); the TorchScript
 # exporter of torch 2.13 writes opsets 7 to 20.
@@ -39,9 +39,10 @@ def set_input_size(cfg, size: Tuple[int, int]) -> None:
 
 
 def export_onnx(model: torch.nn.Module, path: str, input_size, batch: int,
-                dynamic_batch: bool, opset: int) -> DecodedPoseModel:
-    """Write the model, decoding included, to ``path`` and check it with
-    the ONNX checker.
+                dynamic_batch: bool, opset: int,
+                metadata: Optional[dict] = None) -> DecodedPoseModel:
+    """Write the model, decoding included, to ``path``, checked by the ONNX
+    checker and signed with ``metadata`` (see :func:`sign`).
 
     torch 2.13's default exporter (``dynamo=True``) needs onnxscript; the
     TorchScript exporter (``dynamo=False``) needs nothing besides torch and
@@ -70,14 +71,16 @@ def export_onnx(model: torch.nn.Module, path: str, input_size, batch: int,
     proto = onnx.load(path)
     for output, dims in zip(proto.graph.output,
                             (keypoints.shape, keypoints.shape[:2])):
-        shape = output.type.tensor_type.shape
-        for dim, size in zip(shape.dim, dims):
+        for i, (dim, size) in enumerate(zip(output.type.tensor_type.shape.dim,
+                                            dims)):
             dim.Clear()
-            if dynamic_batch and dim is shape.dim[0]:
+            if dynamic_batch and i == 0:
                 dim.dim_param = 'batch'
             else:
                 dim.dim_value = size
     onnx.checker.check_model(proto, full_check=True)
+    if metadata is not None:
+        sign(proto, metadata)
     onnx.save(proto, path)
     return wrapper
 

@@ -140,6 +140,20 @@ def graph_decoder(head):
                     f'graph; supported: {SUPPORTED}')
 
 
+def describe_decoding(head) -> str:
+    """What the graph decodes, for the metadata and the tools' output;
+    a :class:`UserError` for an unsupported head."""
+    decode = graph_decoder(head)
+    codec = head.decoder
+    name = f'{type(head).__name__} + {type(codec).__name__}'
+    if decode is _hih:
+        return (f'{name}: {head.decimal_mode} decimal read-out, '
+                f'{codec.decode_mode} decode')
+    if decode is _h3r:
+        return f'{name}: top-{codec.topk} soft-argmax'
+    return f'{name}: argmax with quarter-cell refinement'
+
+
 class DecodedPoseModel(nn.Module):
     """A top-down pose estimator from normalised crops to keypoints.
 

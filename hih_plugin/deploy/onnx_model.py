@@ -96,14 +96,6 @@ def _digest(graph_bytes: bytes, metadata: dict) -> str:
     return h.hexdigest()
 
 
-def write_metadata(path: str, metadata: dict) -> None:
-    """Add ``metadata`` and its digest to the ONNX file at ``path``."""
-    import onnx
-    proto = onnx.load(path)
-    sign(proto, metadata)
-    onnx.save(proto, path)
-
-
 def sign(proto, metadata: dict) -> None:
     """Set ``metadata`` (without prefix) and the digest on a ModelProto."""
     del proto.metadata_props[:]
@@ -214,8 +206,8 @@ class OnnxPoseModel:
     def _check_graph(self, proto) -> None:
         """The graph's input and outputs against the metadata."""
         path = self.path
-        inputs = [i for i in proto.graph.input
-                  if i.name not in {t.name for t in proto.graph.initializer}]
+        weights = {t.name for t in proto.graph.initializer}
+        inputs = [i for i in proto.graph.input if i.name not in weights]
         outputs = {o.name: _dims(o) for o in proto.graph.output}
         if len(inputs) != 1 or set(outputs) != {'keypoints', 'scores'}:
             raise UserError(

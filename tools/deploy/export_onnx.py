@@ -21,6 +21,7 @@ import numpy as np
 from mmengine.config import DictAction
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
+from hih_plugin.deploy import require_onnx
 from hih_plugin.utils.cli import (UserError, check_dataset_paths, cli_main,
                                   load_config, merge_cfg_options)
 from hih_plugin.utils.model_check import load_checkpoint_strict
@@ -45,7 +46,9 @@ def build_parser():
     parser.add_argument(
         '--input-size', type=int, nargs=2, metavar=('W', 'H'),
         help='crop size; default the codec\'s. Another size retargets the '
-        'codec (same stride) and the test pipeline')
+        'codec (same stride) and the test pipeline; HIH\'s global decimal '
+        'branch has as many layers as the heatmap size needs, so its '
+        'checkpoints fit their own size only')
     batch = parser.add_mutually_exclusive_group()
     batch.add_argument('--batch', type=int, default=1,
                        help='fixed batch size of the graph (default 1)')
@@ -121,26 +124,22 @@ def check(name, result, args):
 @cli_main
 def main():
     args = build_parser().parse_args()
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as err:
-        raise UserError(f'exporting needs onnx and onnxruntime ({err}); '
-                        'install them with pip install -e .[deploy]')
-    import torch
+    require_onnx()
     from mmpose.apis import init_model
 
     from hih_plugin.deploy.export import (DEFAULT_OPSET, MAX_OPSET, compare,
                                           export_onnx, set_input_size)
-    from hih_plugin.deploy.onnx_model import (OnnxPoseModel, build_metadata,
-                                              write_metadata)
+    from hih_plugin.deploy.graph import describe_decoding
+    from hih_plugin.deploy.onnx_model import OnnxPoseModel, build_metadata
 
     opset = args.opset or DEFAULT_OPSET
     if not 7 <= opset <= MAX_OPSET:
         raise UserError(f'--opset {opset}: torch\'s exporter writes opsets 7 '
                         f'to {MAX_OPSET}; the default is {DEFAULT_OPSET}')
-    if args.batch < 1:
-        raise UserError(f'--batch {args.batch} must be at least 1')
+    if args.batch < 1 or args.verify_samples < 1:
+        raise UserError('--batch and --verify-samples must be at least 1')
+    if args.tol < 0 or args.score_tol < 0:
+        raise UserError('--tol and --score-tol must be at least 0')
     if not args.out.endswith('.onnx'):
         raise UserError(f'--out {args.out} must end with .onnx')
     cfg = merge_cfg_options(load_config(args.config), args.cfg_options)
@@ -149,32 +148,30 @@ def main():
                         'export handles top-down models')
     if args.input_size:
         set_input_size(cfg, args.input_size)
-    if args.verify:
-        check_dataset_paths(cfg, ('test', ))
-    torch.manual_seed(0)
+    if args.verify:  # the test data only: --verify evaluates no metric
+        check_dataset_paths({'test_dataloader': cfg.test_dataloader},
+                            ('test', ))
     model = init_model(cfg, None, device='cpu')
     load_checkpoint_strict(model, args.checkpoint)
     model.eval()
-    from hih_plugin.deploy.graph import graph_decoder
-    graph_decoder(model.head)  # refuse an unsupported head before tracing
+    # refuses an unsupported head before anything is traced
+    decoding = describe_decoding(model.head)
     affine = [t for t in cfg.test_dataloader.dataset.pipeline
               if t.get('type') == 'TopdownAffine']
     if len(affine) != 1:
         raise UserError('the test pipeline needs one TopdownAffine, which '
                         'cuts the crops the graph takes')
     input_size = tuple(affine[0].input_size)
-    decoding = describe(model.head)
 
     tmp = args.out + '.part'
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     try:
         export_onnx(model, tmp, input_size, args.batch, args.dynamic_batch,
-                    opset)
-        write_metadata(tmp, build_metadata(cfg, args.config, input_size,
-                                           decoding))
+                    opset, build_metadata(cfg, args.config, input_size,
+                                          decoding))
         exported = OnnxPoseModel(tmp)
         check('random crops', compare(
-            model, exported, random_batches(input_size, 2 * args.batch,
+            model, exported, random_batches(input_size, max(2, args.batch),
                                             args.batch)), args)
         if args.verify:
             check('test crops', compare(model, exported, test_batches(cfg),
@@ -187,18 +184,6 @@ def main():
     print(f'wrote {args.out}: {decoding}; {input_size[0]}x{input_size[1]} '
           f'crops, batch {batch}, opset {opset}, '
           f'{osp.getsize(args.out) / 2**20:.1f} MiB')
-
-
-def describe(head) -> str:
-    """What the graph decodes, for the metadata and the summary line."""
-    codec = head.decoder
-    name = f'{type(head).__name__} + {type(codec).__name__}'
-    if hasattr(head, 'decimal_mode'):
-        return (f'{name}: {head.decimal_mode} decimal read-out, '
-                f'{codec.decode_mode} decode')
-    if hasattr(codec, 'topk'):
-        return f'{name}: top-{codec.topk} soft-argmax'
-    return f'{name}: argmax with quarter-cell refinement'
 
 
 if __name__ == '__main__':

@@ -5,9 +5,9 @@
         [--decimal-modes global local] [--cfg-options ...] [--out FILE.json]
 
 An HIH config is timed once per ``--decimal-modes`` entry (its head's
-``decimal_mode`` set to it), other configs once. Each model is built with random weights, exported with a dynamic
-batch (tools/deploy/export_onnx.py's export) and timed side by side, the
-runs interleaved: ``torch`` runs the same module that was exported (network
+``decimal_mode`` set to it), other configs once. Each model is built with
+random weights, exported with a dynamic batch (tools/deploy/export_onnx.py's
+export) and timed side by side, the runs interleaved: ``torch`` runs the same module that was exported (network
 and decoding) eagerly under ``torch.inference_mode``; ``ort`` runs the
 export in onnxruntime. Both get ``--threads`` intra-op threads (onnxruntime
 one inter-op thread, sequential execution) and flush denormals to zero, so
@@ -27,6 +27,7 @@ from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
+from hih_plugin.deploy import require_onnx
 from hih_plugin.utils.cli import (UserError, cli_main, load_config,
                                   merge_cfg_options)
 
@@ -127,12 +128,8 @@ def bench_config(label, cfg, args, tmp):
 @cli_main
 def main():
     args = build_parser().parse_args()
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime as ort
-    except ImportError as err:
-        raise UserError(f'needs onnx and onnxruntime ({err}); install them '
-                        'with pip install -e .[deploy]')
+    require_onnx()
+    import onnxruntime as ort
     import torch
     if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
         raise UserError('--threads and --repeats must be at least 1, '
@@ -152,8 +149,9 @@ def main():
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(threads=args.threads, repeats=args.repeats,
-                           torch=torch.__version__, onnxruntime=ort.__version__,
-                           results=rows), f, indent=1)
+                           warmup=args.warmup, torch=torch.__version__,
+                           onnxruntime=ort.__version__, results=rows), f,
+                      indent=1)
 
 
 if __name__ == '__main__':
