@@ -120,6 +120,7 @@ def _msra(head, feats):
 def graph_decoder(head):
     """The in-graph decoding of ``head``, or a :class:`UserError` naming
     what is supported."""
+    from mmpose.codecs import MSRAHeatmap
     from mmpose.models.heads import HeatmapHead
 
     from ..codecs import H3RHeatmap, HIHHeatmap
@@ -129,12 +130,12 @@ def graph_decoder(head):
         return _hih
     if isinstance(head, HeatmapHead) and isinstance(codec, H3RHeatmap):
         return _h3r
-    if (isinstance(head, HeatmapHead) and type(codec).__name__ ==
-            'MSRAHeatmap' and not codec.unbiased):
+    if isinstance(head, HeatmapHead) and isinstance(codec, MSRAHeatmap) \
+            and not codec.unbiased:
         return _msra
     described = type(head).__name__ + (
         f' with {type(codec).__name__}' if codec is not None else '')
-    if type(codec).__name__ == 'MSRAHeatmap':
+    if isinstance(codec, MSRAHeatmap):
         described += '(unbiased=True, DARK refinement)'
     raise UserError(f'cannot put the decoding of {described} into the ONNX '
                     f'graph; supported: {SUPPORTED}')
