@@ -138,7 +138,7 @@ def detect_boxes(args, img, device):
 
 @cli_main
 def main():
-    if len(sys.argv) > 2 and sys.argv[2].lower().endswith('.onnx'):
+    if any(a.lower().endswith('.onnx') for a in sys.argv[1:]):
         return onnx_main(sys.argv[1:])
     args = build_parser().parse_args()
     if bool(args.det_config) != bool(args.det_checkpoint):
