@@ -3,8 +3,8 @@
     python tests/tool_forks.py SPEC.json RESULTS.json
 
 SPEC is a list of ``[script, [args...]]``; RESULTS gets, per run, the exit
-code (negative: killed by that signal, e.g. -11 for a segfault), stderr and
-the child's peak RSS in KiB (``os.wait4``).
+code (negative: killed by that signal, e.g. -11 for a segfault), stderr,
+stdout and the child's peak RSS in KiB (``os.wait4``).
 """
 import json
 import os
@@ -22,11 +22,12 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def run_one(script, args, err_path):
+    out_path = err_path + '.out'
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            with open(err_path, 'w') as err, open(os.devnull, 'w') as out:
+            with open(err_path, 'w') as err, open(out_path, 'w') as out:
                 os.dup2(err.fileno(), 2)
                 os.dup2(out.fileno(), 1)
             os.chdir(ROOT)
@@ -40,13 +41,16 @@ def run_one(script, args, err_path):
         except BaseException:  # noqa: B036  report anything, then exit
             traceback.print_exc()
         finally:
+            sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
     _, status, usage = os.wait4(pid, 0)
     with open(err_path) as f:
         stderr = f.read()
+    with open(out_path) as f:
+        stdout = f.read()
     return dict(returncode=os.waitstatus_to_exitcode(status), stderr=stderr,
-                maxrss_kb=usage.ru_maxrss)
+                stdout=stdout, maxrss_kb=usage.ru_maxrss)
 
 
 def main():

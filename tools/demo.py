@@ -3,6 +3,13 @@
     python tools/demo.py IMAGE CONFIG CHECKPOINT --out-file result.png
         [--bboxes X1 Y1 X2 Y2 [X1 Y1 X2 Y2 ...]]
         [--det-config DET_CONFIG --det-checkpoint DET_CHECKPOINT]
+    python tools/demo.py IMAGE MODEL.onnx --out-file result.png
+        [--bboxes X1 Y1 X2 Y2 [X1 Y1 X2 Y2 ...]]
+
+The second form runs a model exported by tools/deploy/export_onnx.py in
+onnxruntime; the file carries the config's name, crop size, pipeline and
+dataset (README, "Deploy"), and boxes are the ``--bboxes`` given or the
+whole image.
 
 Boxes, in this order of precedence: the ``--bboxes`` given (pixels, x1 y1 x2
 y2), or those an MMDetection detector finds (class ``--det-cat-id`` with
@@ -131,16 +138,16 @@ def detect_boxes(args, img, device):
 
 @cli_main
 def main():
+    if any(a.lower().endswith('.onnx') for a in sys.argv[1:]):
+        return onnx_main(sys.argv[1:])
     args = build_parser().parse_args()
     if bool(args.det_config) != bool(args.det_checkpoint):
         raise UserError('--det-config and --det-checkpoint go together')
     if args.bboxes and args.det_config:
         raise UserError('pass either --bboxes or a detector, not both')
 
-    import mmcv
     import torch
     from mmpose.apis import inference_topdown, init_model
-    from mmpose.registry import VISUALIZERS
     from mmpose.structures import merge_data_samples
 
     img = read_image(args.image)
@@ -164,11 +171,16 @@ def main():
     # an empty array also means the whole image to inference_topdown
     results = merge_data_samples(inference_topdown(model, img, boxes))
 
-    vis_cfg = model.cfg.visualizer
-    vis_cfg.radius = args.radius
-    vis_cfg.line_width = args.thickness
+    draw(model.cfg.visualizer, model.dataset_meta, img, results, args)
+
+
+def draw(vis_cfg, dataset_meta, img, results, args):
+    """Draw ``results`` with MMPose's visualizer to ``args.out_file``."""
+    import mmcv
+    from mmpose.registry import VISUALIZERS
+    vis_cfg = dict(vis_cfg, radius=args.radius, line_width=args.thickness)
     visualizer = VISUALIZERS.build(vis_cfg)
-    visualizer.set_dataset_meta(model.dataset_meta)
+    visualizer.set_dataset_meta(dataset_meta)
     visualizer.add_datasample(
         'result',
         mmcv.bgr2rgb(img),
@@ -198,6 +210,53 @@ def report(pred_instances, kpt_thr, out_file):
           f'{scores.min():.3g} to {scores.max():.3g} (best per instance: '
           f'{per_instance}); lower --kpt-thr to draw them',
           file=sys.stderr)
+
+
+# Exported models (tools/deploy/export_onnx.py): IMAGE MODEL.onnx, with the
+# config's name, crop size, pipeline and dataset read from the file.
+
+
+def build_onnx_parser():
+    parser = argparse.ArgumentParser(
+        prog='demo.py',
+        description='Top-down keypoint inference on one image with a model '
+        'exported by tools/deploy/export_onnx.py, in onnxruntime')
+    parser.add_argument('image', help='image file (a face or a person)')
+    parser.add_argument('model', help='the exported .onnx file')
+    parser.add_argument('--out-file', required=True,
+                        help='where to write the visualization (e.g. .png)')
+    parser.add_argument(
+        '--bboxes', type=float, nargs='+', metavar='COORD',
+        help='boxes in pixels as x1 y1 x2 y2, four numbers per box; '
+        'default the whole image')
+    parser.add_argument('--kpt-thr', type=float, default=0.3,
+                        help='keypoint score threshold for drawing')
+    parser.add_argument('--radius', type=int, default=3,
+                        help='keypoint radius for visualization')
+    parser.add_argument('--thickness', type=int, default=1,
+                        help='link thickness for visualization')
+    parser.add_argument('--draw-bbox', action='store_true',
+                        help='draw the boxes too')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='onnxruntime threads (default: all cores)')
+    return parser
+
+
+def onnx_main(argv):
+    from hih_plugin.deploy import require_onnx
+    args = build_onnx_parser().parse_args(argv)
+    require_onnx()
+    from mmpose.structures import merge_data_samples
+
+    from hih_plugin.deploy.onnx_model import OnnxPoseModel
+    img = read_image(args.image)
+    model = OnnxPoseModel(args.model, threads=args.threads)
+    boxes = given_boxes(args.bboxes, img) if args.bboxes else None
+    results = merge_data_samples(model.inference(img, boxes))
+    print(f'{args.model}: {model.metadata["config"]}, '
+          f'{model.metadata["decoding"]}')
+    draw(model.metadata['visualizer'], model.dataset_meta, img, results,
+         args)
 
 
 if __name__ == '__main__':

@@ -64,8 +64,8 @@ pip_install --no-deps --no-warn-conflicts "$MMCV_WHEEL" mmdet mmpose openmim
 # The registry wheel of xtcocotools is built against numpy 1.
 pip_install --no-deps --no-build-isolation --no-binary xtcocotools xtcocotools
 
-echo "[install] test tools and hih_plugin (editable)"
-pip_install -r "$REQ/tests.txt"
+echo "[install] test tools, onnx and onnxruntime (deploy), hih_plugin (editable)"
+pip_install -r "$REQ/tests.txt" -r "$REQ/deploy.txt"
 pip_install --no-deps --no-build-isolation -e "$ROOT"
 
 NO_ALBUMENTATIONS_UPDATE=1 "$PY" -c "import mmcv._ext, mmdet, mmpose, hih_plugin; print('[install] ok: mmcv', mmcv.__version__, 'mmpose', mmpose.__version__, 'hih_plugin', hih_plugin.__version__)"
