@@ -31,10 +31,10 @@ def read_checkpoint(path: str) -> dict:
     Returns the checkpoint as a dict with a ``state_dict`` entry; a bare
     state dict (as ``torch.save(model.state_dict())`` writes) is wrapped.
     """
-    return _as_checkpoint(load_file(path, map_location='cpu'), path)
+    return as_checkpoint(load_file(path, map_location='cpu'), path)
 
 
-def _as_checkpoint(ckpt, path):
+def as_checkpoint(ckpt, path):
     if isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict):
         state = ckpt['state_dict']
     elif isinstance(ckpt, dict):
@@ -144,7 +144,7 @@ def check_resume_fits(model: torch.nn.Module, cfg) -> None:
         raise UserError(f'{problem}. To start a new run from its weights, '
                         f'pass --cfg-options load_from={path} instead of '
                         '--resume')
-    _check_fits(model, _as_checkpoint(raw, path), path)
+    _check_fits(model, as_checkpoint(raw, path), path)
 
 
 def _resume_problem(raw, path):
