@@ -346,20 +346,27 @@ _REF = 8
 _ENTRY = 64
 
 
+_SCALAR_COST = {int: 32, float: 32, bool: 0, type(None): 0, complex: 48}
+_MUTABLE = (list, dict, OrderedDict)
+
+
 def _cost(obj):
     """Bytes charged to the budget for an object the unpickler made."""
+    kind = type(obj)  # exact types first: isinstance of a tensor is slow
+    if kind in _SCALAR_COST:
+        return _SCALAR_COST[kind]
+    if kind is str or kind is bytes:
+        return 64 + len(obj)
+    if kind is list or kind is tuple:
+        return 64 + _REF * len(obj)
+    if kind in (dict, OrderedDict, Counter):
+        return 64 + _ENTRY * len(obj)
     if isinstance(obj, np.ndarray):
         return 64 + obj.nbytes
-    if isinstance(obj, (bytes, str)):
-        return 64 + len(obj)
     if isinstance(obj, HistoryBuffer):
         return 256 + obj._log_history.nbytes + obj._count_history.nbytes
     if isinstance(obj, torch.Tensor):
         return 512 + 16 * obj.dim()
-    if isinstance(obj, dict):
-        return 64 + _ENTRY * len(obj)
-    if isinstance(obj, (list, tuple)):
-        return 64 + _REF * len(obj)
     return 128
 
 
@@ -431,9 +438,10 @@ class _Unpickler(pickle._Unpickler):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._used = 0
-        # id -> [object, tree size, nesting depth, sealed]; holding the
-        # object keeps its id unique while the file loads
-        self._tree = {}
+        # by id: tree size and nesting depth of what the unpickler made, and
+        # the containers already inside another; _alive holds each object,
+        # so no id is reused while the file loads
+        self._size, self._depth, self._sealed, self._alive = {}, {}, set(), []
 
     def _charge_bytes(self, nbytes):
         self._used += nbytes
@@ -446,34 +454,38 @@ class _Unpickler(pickle._Unpickler):
         self._charge_bytes(_cost(obj))
         return self._contain(obj, parts, new=True)
 
-    def _entry(self, obj):
-        entry = self._tree.get(id(obj))
-        if entry is None or entry[0] is not obj:
-            return [obj, _cost(obj), 0, False]
-        return entry
-
     def _contain(self, container, items, new=False):
         """Record ``items`` going into ``container``; refuse a container
         that changes after it went into another, and trees too big or
         too deep."""
-        entry = self._entry(container)
-        if entry[3] and not new:
+        key = id(container)
+        sizes, depths = self._size, self._depth
+        if not new and key in self._sealed:
             _refuse(f'a {type(container).__name__} changed after it was '
                     'put into another container (a cycle, or a memo trick)')
+        size, depth = sizes.get(key), depths.get(key, 0)
+        if size is None:
+            size = _cost(container)
+            self._alive.append(container)
         for item in items:
-            child = self._entry(item)
-            entry[1] += _REF + child[1]
-            entry[2] = max(entry[2], child[2] + 1)
-            if type(item) in (list, dict, OrderedDict):
-                child[3] = True
-                self._tree[id(item)] = child
-        if entry[1] > self._budget:
+            child = id(item)
+            grown = sizes.get(child)
+            if grown is None:  # a number, None, a shared empty tuple
+                size += _REF + _cost(item)
+                depth = depth or 1
+                continue
+            size += _REF + grown
+            if depths[child] >= depth:
+                depth = depths[child] + 1
+            if type(item) in _MUTABLE:
+                self._sealed.add(child)
+        if size > self._budget:
             _refuse(f'a {type(container).__name__} that repeats shared '
                     f'parts to more than {self._budget >> 20} MiB (a memory '
                     'bomb through memo references)')
-        if entry[2] > _MAX_DEPTH:
+        if depth > _MAX_DEPTH:
             _refuse(f'containers nested deeper than {_MAX_DEPTH} levels')
-        self._tree[id(container)] = entry
+        self._size[key], self._depth[key] = size, depth
         return container
 
     def find_class(self, module, name):
@@ -549,6 +561,7 @@ class _Unpickler(pickle._Unpickler):
         self.append(self._charge(self.persistent_load(pid)))
 
     def _put(self, index):
+        self._charge_bytes(_OP_COST)  # a memo entry
         obj = self.stack[-1]
         self.memo[index] = obj
         if isinstance(obj, _Pending):
@@ -632,16 +645,27 @@ class _Unpickler(pickle._Unpickler):
 
 
 def _counted(method):
+    """Charge an opcode that pushes an object (a number, a memo reference)
+    without charging it itself."""
     def op(self):
-        self._charge_bytes(_OP_COST)
+        self._used += _OP_COST
+        if self._used > self._budget:
+            self._charge_bytes(0)  # refuses
         method(self)
     return op
 
 
+# Opcodes whose handlers charge what they make themselves
+_CHARGING = {'REDUCE', 'NEWOBJ', 'BUILD', 'BINPERSID', 'BINPUT',
+             'LONG_BINPUT', 'BINUNICODE', 'EMPTY_LIST', 'EMPTY_DICT', 'TUPLE',
+             'TUPLE1', 'TUPLE2', 'TUPLE3', 'APPEND', 'APPENDS', 'SETITEM',
+             'SETITEMS', 'PROTO', 'STOP'}
 for _code, _fn in pickle._Unpickler.dispatch.items():
-    if _OPCODE_NAMES[_code] in _OPCODES:
-        _Unpickler.dispatch[_code] = _counted(
-            getattr(_Unpickler, _fn.__name__))
+    _name = _OPCODE_NAMES[_code]
+    if _name in _OPCODES:
+        _method = getattr(_Unpickler, _fn.__name__)
+        _Unpickler.dispatch[_code] = (_method if _name in _CHARGING else
+                                      _counted(_method))
 
 _CONTAINERS = (dict, OrderedDict, Counter, list, tuple)
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), torch.Tensor,
