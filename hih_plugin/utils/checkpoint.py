@@ -28,11 +28,18 @@ global resolves only to a vetted function, never to the real class:
   of exactly that class, and the functions it names are dropped (the
   constructor registers MMEngine's own), never applied to class state.
 
-Every object the unpickler creates is charged to a budget proportional to the
-file's size, so memo references cannot multiply a small file into gigabytes.
-Only the zip format of ``torch.save`` (the default since torch 1.6, what
-MMEngine writes) with uncompressed records and pickle protocol 2 is accepted.
-Any refusal is a :class:`CheckpointError`: one line naming the cause.
+Every object the unpickler creates, containers and the references they
+hold included, is charged to a budget proportional to the file's size, and
+so is each container's size as a tree (shared parts counted at every
+reference), so memo references cannot multiply a small file into gigabytes,
+neither in memory nor in a walk over the result. A container takes no
+instance state except torch's ``_metadata`` of a state dict, and cannot
+change once it is inside another. Only the zip format of ``torch.save`` (the
+default since torch 1.6, what MMEngine writes), starting at byte 0, with
+uncompressed records and pickle protocol 2 is accepted: anything else would
+send ``torch.load`` down its legacy tar path. Any refusal is a
+:class:`CheckpointError`: one line naming the cause, quoting file content
+only through bounded summaries.
 
 Importing ``hih_plugin`` registers :func:`load_from_local` as MMEngine's
 loader of local files (``CheckpointLoader``), so the runner's ``load_from``,
@@ -344,8 +351,6 @@ _BUILDERS = (_PendingDtype, _PendingArray, _PendingHistoryBuffer)
 _OP_COST = 32
 _REF = 8
 _ENTRY = 64
-
-
 _SCALAR_COST = {int: 32, float: 32, bool: 0, type(None): 0, complex: 48}
 _MUTABLE = (list, dict, OrderedDict)
 

@@ -166,6 +166,8 @@ def _earlier_resumable(path):
     """The newest checkpoint next to ``path``, not newer than it, that
     loads and can resume a run; None if there is none."""
     folder = osp.dirname(osp.abspath(path))
+    if not osp.isdir(folder):
+        return None
     try:
         newest = os.stat(path).st_mtime
     except OSError:
