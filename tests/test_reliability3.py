@@ -16,7 +16,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 import zipfile
 import zlib
 
@@ -30,15 +29,16 @@ from hih_plugin.utils.cli import UserError
 
 ENV = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED='1',
            OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
-# Bounds for a tool refusing a crafted checkpoint (the tiny model's demo
-# takes about 1 GiB, most of it torch and MMPose).
-SECONDS = 90
+# Bounds for a tool refusing a crafted checkpoint, over what the demo takes
+# with a good one (about 1 GiB, most of it torch and MMPose): CPU seconds
+# and peak memory.
+EXTRA_SECONDS = 30
 EXTRA_MIB = 300
 
 
-def run(cmd, timeout=300, env=None):
-    """Run ``cmd``; returns (status, stdout, stderr, seconds, peak MiB)."""
-    start = time.perf_counter()
+def run(cmd, timeout=900, env=None):
+    """Run ``cmd``; returns (status, stdout, stderr, CPU seconds, peak
+    MiB)."""
     with open(os.devnull, 'rb') as stdin, \
             subprocess.Popen(cmd, cwd=ROOT, env=env or ENV, stdin=stdin,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -57,8 +57,9 @@ def run(cmd, timeout=300, env=None):
         for reader in readers:
             reader.join()
         timer.cancel()
-    return (proc.returncode, out[0], err[0], time.perf_counter() - start,
-            usage.ru_maxrss >> 10)
+    # CPU seconds, not wall time: the bound must hold on a busy machine
+    return (proc.returncode, out[0], err[0],
+            usage.ru_utime + usage.ru_stime, usage.ru_maxrss >> 10)
 
 
 def tool(script, *args, **kwargs):
@@ -144,7 +145,7 @@ def crafted_checkpoint(kind, tiny, path):
 def demo(tiny, ckpt, *extra):
     return tool('demo.py', tiny['image'], tiny['config'], ckpt,
                 '--out-file', tiny['tmp'] / 'vis.png', '--device', 'cpu',
-                *extra, timeout=SECONDS * 2)
+                *extra, timeout=900)
 
 
 @pytest.fixture(scope='session')
@@ -166,7 +167,7 @@ def test_crafted_checkpoint_is_one_line_in_bounded_time_and_memory(
     result = demo(tiny, path)
     one_error(result, fragment, str(path))
     seconds, mib = result[3:]
-    assert seconds < SECONDS
+    assert seconds < good_demo[3] + EXTRA_SECONDS, (seconds, good_demo[3])
     assert mib < good_demo[4] + EXTRA_MIB, (mib, good_demo[4])
 
 
