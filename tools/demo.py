@@ -27,6 +27,7 @@ from mmengine.config import DictAction
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.utils.cli import (UserError, cli_main, load_config,
                                   merge_cfg_options)
+from hih_plugin.utils.meta_check import checked_meta
 from hih_plugin.utils.model_check import load_checkpoint_strict
 
 
@@ -91,17 +92,29 @@ def given_boxes(coords, img):
     if len(coords) % 4:
         raise UserError(f'--bboxes takes four numbers per box (x1 y1 x2 '
                         f'y2), got {len(coords)} numbers')
-    boxes = np.asarray(coords, dtype=np.float32).reshape(-1, 4)
+    boxes = np.asarray(coords, dtype=np.float64).reshape(-1, 4)
     h, w = img.shape[:2]
+    # A box may reach one image size past each edge (a person cut by the
+    # frame); farther than that is no box of this image, and would make the
+    # affine crop degenerate.
+    reach = max(h, w)
     for box in boxes:
         x1, y1, x2, y2 = box
-        if not (x2 > x1 and y2 > y1):
+        if not np.isfinite(box).all() or not (
+                -reach <= min(x1, x2) and max(x1, x2) <= w + reach
+                and -reach <= min(y1, y2) and max(y1, y2) <= h + reach):
+            raise UserError(
+                f'box {box.tolist()} is not a box of the {w}x{h} image: '
+                'each coordinate must be a finite number within one image '
+                f'size of it (x in [{-reach}, {w + reach}], y in '
+                f'[{-reach}, {h + reach}])')
+        if not (x2 - x1 >= 1 and y2 - y1 >= 1):
             raise UserError(f'box {box.tolist()} is empty: need x1 < x2 and '
-                            'y1 < y2')
+                            'y1 < y2, at least one pixel apart')
         if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
             raise UserError(f'box {box.tolist()} lies outside the '
                             f'{w}x{h} image')
-    return boxes
+    return boxes.astype(np.float32)
 
 
 def detect_boxes(args, img, device):
@@ -151,6 +164,8 @@ def main():
     from mmpose.structures import merge_data_samples
 
     img = read_image(args.image)
+    # checked before the model is built
+    given = given_boxes(args.bboxes, img) if args.bboxes else None
     device = args.device or ('cuda:0' if torch.cuda.is_available() else
                              'cpu')
     cfg = merge_cfg_options(load_config(args.config), args.cfg_options)
@@ -159,11 +174,13 @@ def main():
                         'demo runs top-down models')
     model = init_model(cfg, None, device=device)
     ckpt = load_checkpoint_strict(model, args.checkpoint)
-    if 'dataset_meta' in ckpt.get('meta', {}):
-        model.dataset_meta = ckpt['meta']['dataset_meta']
+    meta = checked_meta(ckpt, model.dataset_meta['num_keypoints'],
+                        args.checkpoint)
+    if meta is not None:
+        model.dataset_meta = {**model.dataset_meta, **meta}
 
     if args.bboxes:
-        boxes = given_boxes(args.bboxes, img)
+        boxes = given
     elif args.det_config:
         boxes = detect_boxes(args, img, device)
     else:

@@ -3,7 +3,9 @@
 #   tools/dist_test.sh CONFIG CHECKPOINT GPUS [tools/test.py arguments]
 # Environment: NNODES, NODE_RANK, PORT, MASTER_ADDR as in MMPose; PYTHON picks
 # the interpreter (default: python). Without CUDA it starts GPUS CPU processes
-# that talk over gloo (see hih_plugin/utils/dist.py).
+# that talk over gloo (see hih_plugin/utils/dist.py). A failed run ends with
+# the workers' error line and exit status, without torchrun's own traceback
+# (tools/dist_run.py).
 
 if [ $# -lt 3 ]; then
     echo "usage: $0 CONFIG CHECKPOINT GPUS [tools/test.py arguments]" >&2
@@ -20,7 +22,7 @@ MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-"$PYTHON" -m torch.distributed.run \
+"$PYTHON" "$(dirname "$0")/dist_run.py" \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

@@ -3,7 +3,9 @@
 #   tools/dist_train.sh CONFIG GPUS [tools/train.py arguments]
 # Environment: NNODES, NODE_RANK, PORT, MASTER_ADDR as in MMPose; PYTHON picks
 # the interpreter (default: python). Without CUDA it starts GPUS CPU processes
-# that talk over gloo (see hih_plugin/utils/dist.py).
+# that talk over gloo (see hih_plugin/utils/dist.py). A failed run ends with
+# the workers' error line and exit status, without torchrun's own traceback
+# (tools/dist_run.py).
 
 if [ $# -lt 2 ]; then
     echo "usage: $0 CONFIG GPUS [tools/train.py arguments]" >&2
@@ -19,7 +21,7 @@ MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-"$PYTHON" -m torch.distributed.run \
+"$PYTHON" "$(dirname "$0")/dist_run.py" \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

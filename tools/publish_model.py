@@ -15,14 +15,21 @@ Given a config, its checkpoint and the metrics JSON that
 
 Every number it publishes is read from the metrics JSON; a metric that is
 not in that file is refused, so the zoo never shows a number nobody measured.
+A metric that is not a finite number of magnitude at most ``MAX_METRIC`` is
+refused too, naming its key. ``--name`` must be a plain file stem, and every
+file is written inside ``--out-dir`` (through a new temporary file that is
+then renamed, so a symbolic link planted there is replaced, not followed).
 """
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import os.path as osp
+import math
 import re
 import sys
+import tempfile
 from datetime import date
 
 import torch
@@ -33,9 +40,18 @@ from mmengine.registry import init_default_scope
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.utils.cli import (UserError, cli_main, load_config,
                                   merge_cfg_options)
+from hih_plugin.utils.meta_check import checked_meta
 from hih_plugin.utils.model_check import check_checkpoint_fits
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+# The largest magnitude a published metric may have. Pose metrics are
+# fractions, percentages or counts of images; anything larger (1e308, say)
+# is a broken or crafted metrics file, not a measurement.
+MAX_METRIC = 1e6
+
+# A model name is a plain file stem: it names files inside --out-dir.
+NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._+-]{0,127}')
 
 # Metrics MMPose's zoo lists in percent (NME, and the failure rate that goes
 # with it); everything else (AP, AR, PCK, AUC) as the fraction measured.
@@ -135,9 +151,11 @@ def select_metrics(metrics_file, names, digits):
     except FileNotFoundError:
         raise UserError(f'metrics file not found: {metrics_file}. Write it '
                         'with tools/test.py CONFIG CKPT --out FILE')
-    except json.JSONDecodeError as err:
-        raise UserError(f'{metrics_file} is not JSON ({err}); pass the file '
-                        'that tools/test.py --out wrote')
+    except (OSError, ValueError, RecursionError) as err:
+        # ValueError: not JSON, not UTF-8, or an integer too long to read
+        reason = ' '.join(str(err).split())[:200]
+        raise UserError(f'{metrics_file} is not a JSON file ({reason}); pass '
+                        'the file that tools/test.py --out wrote')
     if not isinstance(metrics, dict) or not metrics:
         raise UserError(f'{metrics_file} holds no metrics (expected a JSON '
                         'object of name: number, as tools/test.py --out '
@@ -157,7 +175,16 @@ def select_metrics(metrics_file, names, digits):
         value = metrics[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f'metric {key} in {metrics_file} is not a number '
-                            f'({value!r}); leave it out of --metrics')
+                            f'(a {type(value).__name__}); leave it out of '
+                            '--metrics')
+        if not math.isfinite(value) or abs(value) > MAX_METRIC:
+            raise UserError(f'metric {key} in {metrics_file} is {value:g}, '
+                            'not a finite number of magnitude at most '
+                            f'{MAX_METRIC:g}; re-run tools/test.py, or '
+                            'leave it out of --metrics')
+        if not shown.isprintable() or '|' in shown:
+            raise UserError(f'--metrics name {shown!r} holds a control '
+                            "character or '|'; name it in plain text")
         scale = 100 if PERCENT.match(key) else 1
         result.append((shown, round(float(value) * scale, digits)))
     return result
@@ -170,8 +197,8 @@ def strip_and_save(ckpt, save_keys, out_dir, name):
     stripped = {k: v for k, v in ckpt.items() if k in save_keys}
     if dropped:
         print(f'dropping checkpoint entries: {", ".join(dropped)}')
-    tmp = osp.join(out_dir, f'{name}.pth.tmp')
-    torch.save(stripped, tmp)
+    with new_file(out_dir, 'wb') as (f, tmp):
+        torch.save(stripped, f)
     sha = hashlib.sha256()
     with open(tmp, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
@@ -180,6 +207,27 @@ def strip_and_save(ckpt, save_keys, out_dir, name):
     final = osp.join(out_dir, f'{name}-{sha.hexdigest()[:8]}_{today}.pth')
     os.replace(tmp, final)
     return final
+
+
+@contextlib.contextmanager
+def new_file(folder, mode='w'):
+    """Yield ``(file, path)`` of a new file in ``folder``, created by
+    ``mkstemp`` so never opened through a link planted there; it is
+    deleted if writing fails. The caller renames it into place."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.publish-')
+    os.fchmod(fd, 0o644)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f, tmp
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_text(path, text):
+    with new_file(osp.dirname(path)) as (f, tmp):
+        f.write(text)
+    os.replace(tmp, path)  # replaces a link at path, never follows it
 
 
 def model_facts(cfg, args):
@@ -249,8 +297,7 @@ def write_metafile(path, facts, name, config, metrics, weights, readme):
             'Weights': weights,
         }],
     }
-    with open(path, 'w') as f:
-        yaml.safe_dump(meta, f, sort_keys=False)
+    write_text(path, yaml.safe_dump(meta, sort_keys=False))
 
 
 def results_table(facts, name, config, metrics, weights, log_url):
@@ -285,8 +332,7 @@ def write_table(path, facts, name, config, metrics, weights, log_url):
         f'The model is trained on {facts["dataset"]} train.', '',
         *results_table(facts, name, config, metrics, weights, log_url), ''
     ]
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines))
+    write_text(path, '\n'.join(lines))
 
 
 def write_project_readme(path, facts, name, config, metrics, weights,
@@ -330,9 +376,7 @@ def write_project_readme(path, facts, name, config, metrics, weights,
         '  - [ ] Type hints and docstrings', '  - [ ] Unit tests',
         '  - [ ] Code polishing', '  - [ ] Metafile.yml', '',
     ]
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines))
+    write_text(path, '\n'.join(lines))
 
 
 def zoo_config(path, zoo_path=None):
@@ -351,9 +395,45 @@ def zoo_config(path, zoo_path=None):
     return rel.replace(os.sep, '/')
 
 
+def model_name(args):
+    """``--name``, or the config's file stem; a plain file stem either
+    way."""
+    name = args.name or osp.splitext(osp.basename(args.config))[0]
+    if not NAME.fullmatch(name) or name.endswith('.'):
+        raise UserError(
+            f'model name {name!r} is not a plain file stem (letters, digits '
+            "and . _ + -, starting with a letter or digit, at most 128); "
+            'it names the files written in --out-dir: pass --name NAME')
+    return name
+
+
+def make_out_dir(out_dir, project_dir=None):
+    """Create ``--out-dir`` (and ``projects/<name>`` inside it); refuse a
+    path that is a file, or a folder that resolves outside it."""
+    for path in filter(None, (out_dir, project_dir)):
+        if osp.lexists(path) and not osp.isdir(path):
+            raise UserError(f'--out-dir {out_dir}: {path} exists and is not '
+                            'a folder; pass a folder (it is created if '
+                            'missing)')
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as err:
+            raise UserError(f'cannot create {path} for --out-dir '
+                            f'({err.strerror}); pass a folder you can write')
+    if project_dir:
+        top = osp.realpath(out_dir)
+        if osp.commonpath([top, osp.realpath(project_dir)]) != top:
+            raise UserError(f'{project_dir} resolves outside --out-dir '
+                            f'{out_dir} (a symbolic link); remove it')
+
+
 @cli_main
 def main():
     args = build_parser().parse_args()
+    name = model_name(args)
+    project = f'projects/{name}/README.md'
+    make_out_dir(args.out_dir, args.project and osp.join(
+        args.out_dir, osp.dirname(project)))
     cfg = merge_cfg_options(load_config(args.config), args.cfg_options)
     config = zoo_config(args.config, args.zoo_config)
     metrics = select_metrics(args.metrics, args.metric_names, args.digits)
@@ -362,13 +442,14 @@ def main():
     from mmpose.apis import init_model
     # Refuse a checkpoint of another model: its numbers would be published
     # under this config's name.
-    ckpt = check_checkpoint_fits(init_model(cfg, None, device='cpu'),
-                                 args.checkpoint)
-    name = args.name or osp.splitext(osp.basename(args.config))[0]
-    os.makedirs(args.out_dir, exist_ok=True)
+    model = init_model(cfg, None, device='cpu')
+    ckpt = check_checkpoint_fits(model, args.checkpoint)
+    dataset_meta = checked_meta(ckpt, model.dataset_meta['num_keypoints'],
+                                args.checkpoint)
+    if dataset_meta is not None:
+        ckpt['meta'] = dict(ckpt['meta'], dataset_meta=dataset_meta)
     pth = strip_and_save(ckpt, args.save_keys, args.out_dir, name)
     weights = args.weights_url + osp.basename(pth)
-    project = f'projects/{name}/README.md'
     readme = args.readme or (project if args.project else f'{name}.md')
     yml = osp.join(args.out_dir, f'{name}.yml')
     md = osp.join(args.out_dir, f'{name}.md')

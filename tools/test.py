@@ -15,7 +15,8 @@ import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.utils.cli import (UserError, add_common_args,
                                   apply_common_args, check_dataset_paths,
                                   cli_main, load_config, parse_args)
-from hih_plugin.utils.data_check import check_dataset_content
+from hih_plugin.utils.data_check import (check_dataset_content,
+                                         check_image_loading)
 from hih_plugin.utils.dist import setup_cpu_distributed
 from hih_plugin.utils.model_check import check_checkpoint_fits
 
@@ -89,6 +90,7 @@ def main():
     cfg = merge_args(load_config(args.config), args)
     check_dataset_paths(cfg, ('test', ))
     check_dataset_content(cfg, ('test', ))
+    check_image_loading(cfg, ('test', ))
     cfg = setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     # The runner loads checkpoints non-strictly; a checkpoint of another

@@ -8,7 +8,8 @@ import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.utils.cli import (UserError, add_common_args,
                                   apply_common_args, check_dataset_paths,
                                   cli_main, load_config, parse_args)
-from hih_plugin.utils.data_check import check_dataset_content
+from hih_plugin.utils.data_check import (check_dataset_content,
+                                         check_image_loading)
 from hih_plugin.utils.dist import setup_cpu_distributed
 from hih_plugin.utils.model_check import check_resume_fits
 
@@ -34,10 +35,6 @@ def build_parser():
 
 
 def merge_args(cfg, args):
-    if args.no_validate:
-        cfg.val_cfg = None
-        cfg.val_dataloader = None
-        cfg.val_evaluator = None
     cfg = apply_common_args(cfg, args)
     if args.amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
@@ -56,6 +53,11 @@ def merge_args(cfg, args):
         cfg.auto_scale_lr.enable = True
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.no_validate:
+        # after --cfg-options, which may still name val_* keys
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
     return cfg
 
 
@@ -72,6 +74,7 @@ def main():
     cfg = merge_args(load_config(args.config), args)
     check_dataset_paths(cfg, ('train', 'val'))
     check_dataset_content(cfg, ('train', 'val'))
+    check_image_loading(cfg, ('train', 'val'))
     if args.amp and not amp_device_available():
         raise UserError('--amp needs a GPU (CUDA, NPU, MLU or MUSA), and '
                         'none is available; drop --amp to train in float32')

@@ -1,3 +1,4 @@
+from .loading import LoadCheckedImage
 from .transforms import RandomGaussianBlur
 
-__all__ = ['RandomGaussianBlur']
+__all__ = ['LoadCheckedImage', 'RandomGaussianBlur']

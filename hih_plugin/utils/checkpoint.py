@@ -28,11 +28,18 @@ global resolves only to a vetted function, never to the real class:
   of exactly that class, and the functions it names are dropped (the
   constructor registers MMEngine's own), never applied to class state.
 
-Every object the unpickler creates is charged to a budget proportional to the
-file's size, so memo references cannot multiply a small file into gigabytes.
-Only the zip format of ``torch.save`` (the default since torch 1.6, what
-MMEngine writes) with uncompressed records and pickle protocol 2 is accepted.
-Any refusal is a :class:`CheckpointError`: one line naming the cause.
+Every object the unpickler creates, containers and the references they
+hold included, is charged to a budget proportional to the file's size, and
+so is each container's size as a tree (shared parts counted at every
+reference), so memo references cannot multiply a small file into gigabytes,
+neither in memory nor in a walk over the result. A container takes no
+instance state except torch's ``_metadata`` of a state dict, and cannot
+change once it is inside another. Only the zip format of ``torch.save`` (the
+default since torch 1.6, what MMEngine writes), starting at byte 0, with
+uncompressed records and pickle protocol 2 is accepted: anything else would
+send ``torch.load`` down its legacy tar path. Any refusal is a
+:class:`CheckpointError`: one line naming the cause, quoting file content
+only through bounded summaries.
 
 Importing ``hih_plugin`` registers :func:`load_from_local` as MMEngine's
 loader of local files (``CheckpointLoader``), so the runner's ``load_from``,
@@ -84,6 +91,32 @@ def _refuse(msg):
     raise CheckpointError(msg)
 
 
+def _brief(obj, depth=2):
+    """A short, bounded description of unpickled content for a refusal.
+
+    Never ``repr`` of the whole object: a list built from memo references
+    can be tiny in the file and gigabytes as text.
+    """
+    if isinstance(obj, (str, bytes)):
+        text = repr(obj[:40])
+        return text + ('...' if len(obj) > 40 else '')
+    if isinstance(obj, (bool, float, complex, type(None))):
+        return repr(obj)
+    if isinstance(obj, int):
+        # str() of a huge int is quadratic; its size says enough
+        return str(obj) if obj.bit_length() < 64 else 'a huge int'
+    if type(obj) in (tuple, list) and depth:
+        inner = ', '.join(_brief(item, depth - 1) for item in obj[:4])
+        more = ', ...' if len(obj) > 4 else ''
+        return ('(%s%s)' if type(obj) is tuple else '[%s%s]') % (inner, more)
+    shape = getattr(obj, 'shape', None)
+    if isinstance(obj, (torch.Tensor, np.ndarray)):
+        return f'a {type(obj).__name__} of shape {tuple(shape)}'
+    size = f' of {len(obj)} items' if type(obj) in (
+        tuple, list, dict, OrderedDict, Counter) else ''
+    return f'a {type(obj).__name__}{size}'
+
+
 # ---------------------------------------------------------------- vetted
 # Each global a checkpoint may name resolves to one of these functions.
 
@@ -105,7 +138,8 @@ def _counter(counts):
 def _latin1(text, encoding):
     # pickle protocol 2 writes bytes as _codecs.encode(str, 'latin1')
     if type(text) is not str or encoding != 'latin1':
-        _refuse(f'_codecs.encode with encoding {encoding!r} (only latin1)')
+        _refuse(f'_codecs.encode with encoding {_brief(encoding)} '
+                '(only latin1)')
     return text.encode('latin1')
 
 
@@ -128,7 +162,7 @@ def _reconstruct(subtype, shape, typecode):
 
 def _dtype(spec, align=False, copy=True):
     if type(spec) is not str or spec not in _NUMERIC:
-        _refuse(f'numpy dtype {spec!r} (only plain numeric dtypes)')
+        _refuse(f'numpy dtype {_brief(spec)} (only plain numeric dtypes)')
     if type(align) is not bool or type(copy) is not bool:
         _refuse('numpy dtype with non-boolean flags')
     return _PendingDtype(spec)
@@ -168,7 +202,7 @@ def _history_buffer(log_history=(), count_history=(), max_length=1000000):
         _refuse('HistoryBuffer with log and count histories of unequal '
                 'length')
     if type(max_length) is not int or max_length < 1:
-        _refuse(f'HistoryBuffer max_length {max_length!r}')
+        _refuse(f'HistoryBuffer max_length {_brief(max_length)}')
     return HistoryBuffer(log, count, max_length)
 
 
@@ -178,7 +212,7 @@ def _statistic(cls, name):
     if cls is not _history_buffer or name not in _STATISTICS:
         what = 'HistoryBuffer' if cls is _history_buffer else type(
             cls).__name__
-        _refuse(f'getattr({what}, {name!r}) (only HistoryBuffer.'
+        _refuse(f'getattr({what}, {_brief(name)}) (only HistoryBuffer.'
                 f'{"/".join(_STATISTICS)})')
     return _Statistic(name)
 
@@ -191,7 +225,7 @@ def _no_hooks(hooks):
 def _ints(values, what, minimum):
     if (type(values) not in (tuple, list) or len(values) > _MAX_DIMS
             or not all(type(v) is int and v >= minimum for v in values)):
-        _refuse(f'tensor {what} {values!r}')
+        _refuse(f'tensor {what} {_brief(values)}')
     return tuple(values)
 
 
@@ -200,7 +234,7 @@ def _rebuild_tensor_v2(storage, offset, size, stride, requires_grad,
     if not isinstance(storage, torch.storage.TypedStorage):
         _refuse('a tensor without a storage of this file')
     if type(offset) is not int or offset < 0:
-        _refuse(f'tensor storage offset {offset!r}')
+        _refuse(f'tensor storage offset {_brief(offset)}')
     size, stride = _ints(size, 'size', 0), _ints(stride, 'stride', 0)
     if len(size) != len(stride) or type(requires_grad) is not bool:
         _refuse('tensor with inconsistent size, stride or requires_grad')
@@ -256,7 +290,7 @@ class _PendingDtype(_Pending):
         if (type(state) is not tuple or len(state) != 8
                 or state[0] != 3 or state[1] not in ('<', '>', '|', '=')
                 or state[2:] != (None, None, None, -1, -1, 0)):
-            _refuse(f'numpy dtype state {state!r:.80}')
+            _refuse(f'numpy dtype state {_brief(state)}')
         dtype = np.dtype(self.spec)
         return dtype.newbyteorder(state[1]) if state[1] in '<>' else dtype
 
@@ -270,13 +304,14 @@ class _PendingArray(_Pending):
         dtype = _numeric_dtype(dtype)
         if (type(shape) is not tuple or len(shape) > _MAX_DIMS or not all(
                 type(n) is int and n >= 0 for n in shape)):
-            _refuse(f'numpy array shape {shape!r:.80}')
+            _refuse(f'numpy array shape {_brief(shape)}')
         if type(fortran) is not bool or type(data) is not bytes:
             _refuse('numpy array whose data is not plain bytes (an object '
                     'array?)')
         need = prod(shape) * dtype.itemsize
         if need != len(data):
-            _refuse(f'numpy array of shape {shape} {dtype} needs {need} bytes '
+            _refuse(f'numpy array of shape {_brief(shape)} {dtype} needs '
+                    f'{_brief(need)} bytes '
                     f'but has {len(data)}')
         flat = np.frombuffer(data, dtype)
         return flat.reshape(shape, order='F' if fortran else 'C').copy('K')
@@ -310,17 +345,46 @@ class _Statistic:
 _BUILDERS = (_PendingDtype, _PendingArray, _PendingHistoryBuffer)
 
 
+# Bytes charged per opcode (each pushes at most one reference, onto the
+# stack, the memo or a container), per reference a container holds, and per
+# dict entry.
+_OP_COST = 32
+_REF = 8
+_ENTRY = 64
+_SCALAR_COST = {int: 32, float: 32, bool: 0, type(None): 0, complex: 48}
+_MUTABLE = (list, dict, OrderedDict)
+
+
 def _cost(obj):
     """Bytes charged to the budget for an object the unpickler made."""
+    kind = type(obj)  # exact types first: isinstance of a tensor is slow
+    if kind in _SCALAR_COST:
+        return _SCALAR_COST[kind]
+    if kind is str or kind is bytes:
+        return 64 + len(obj)
+    if kind is list or kind is tuple:
+        return 64 + _REF * len(obj)
+    if kind in (dict, OrderedDict, Counter):
+        return 64 + _ENTRY * len(obj)
     if isinstance(obj, np.ndarray):
         return 64 + obj.nbytes
-    if isinstance(obj, (bytes, str)):
-        return 64 + len(obj)
     if isinstance(obj, HistoryBuffer):
         return 256 + obj._log_history.nbytes + obj._count_history.nbytes
     if isinstance(obj, torch.Tensor):
         return 512 + 16 * obj.dim()
     return 128
+
+
+def _metadata(value):
+    """torch's ``state_dict._metadata``: module prefix -> {'version': n}."""
+    scalars = (int, float, str, bool, type(None))
+    if type(value) not in (dict, OrderedDict) or not all(
+            type(k) is str and type(v) is dict and all(
+                type(kk) is str and type(vv) in scalars
+                for kk, vv in v.items()) for k, v in value.items()):
+        _refuse('a state dict _metadata that is not module name -> '
+                '{version: number} as torch writes it')
+    return value
 
 
 # ----------------------------------------------------------- unpickler
@@ -363,6 +427,15 @@ class _Unpickler(pickle._Unpickler):
     ``torch.load`` subclasses it to map storage globals and sets its
     ``persistent_load``; :func:`load_file` sets ``_records`` (storage key to
     record size) and ``_budget`` (bytes) per file.
+
+    Two measures bound what a file can make. ``_used`` charges each object
+    once, as memory. The tree size of a container counts each of its items
+    every time it is referenced, so it bounds what any walk over the result
+    (``repr``, ``hash``, ``json.dumps``) costs; memo references make it grow
+    exponentially with nesting while the file and ``_used`` stay small. Both
+    must stay within the budget. A container can no longer change once it
+    is inside another one (no legitimate pickle without cycles does that),
+    so its recorded size stays true.
     """
     _records: dict = {}
     _budget = 0
@@ -370,13 +443,55 @@ class _Unpickler(pickle._Unpickler):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._used = 0
+        # by id: tree size and nesting depth of what the unpickler made, and
+        # the containers already inside another; _alive holds each object,
+        # so no id is reused while the file loads
+        self._size, self._depth, self._sealed, self._alive = {}, {}, set(), []
 
-    def _charge(self, obj):
-        self._used += _cost(obj)
+    def _charge_bytes(self, nbytes):
+        self._used += nbytes
         if self._used > self._budget:
             _refuse(f'it unpickles to more than {self._budget >> 20} MiB, '
                     'far more than the file size justifies (a memory bomb)')
-        return obj
+
+    def _charge(self, obj, parts=()):
+        """Charge a new object; ``parts`` are what it was made from."""
+        self._charge_bytes(_cost(obj))
+        return self._contain(obj, parts, new=True)
+
+    def _contain(self, container, items, new=False):
+        """Record ``items`` going into ``container``; refuse a container
+        that changes after it went into another, and trees too big or
+        too deep."""
+        key = id(container)
+        sizes, depths = self._size, self._depth
+        if not new and key in self._sealed:
+            _refuse(f'a {type(container).__name__} changed after it was '
+                    'put into another container (a cycle, or a memo trick)')
+        size, depth = sizes.get(key), depths.get(key, 0)
+        if size is None:
+            size = _cost(container)
+            self._alive.append(container)
+        for item in items:
+            child = id(item)
+            grown = sizes.get(child)
+            if grown is None:  # a number, None, a shared empty tuple
+                size += _REF + _cost(item)
+                depth = depth or 1
+                continue
+            size += _REF + grown
+            if depths[child] >= depth:
+                depth = depths[child] + 1
+            if type(item) in _MUTABLE:
+                self._sealed.add(child)
+        if size > self._budget:
+            _refuse(f'a {type(container).__name__} that repeats shared '
+                    f'parts to more than {self._budget >> 20} MiB (a memory '
+                    'bomb through memo references)')
+        if depth > _MAX_DEPTH:
+            _refuse(f'containers nested deeper than {_MAX_DEPTH} levels')
+        self._size[key], self._depth[key] = size, depth
+        return container
 
     def find_class(self, module, name):
         if (module, name) in _compat_pickle.NAME_MAPPING:
@@ -384,7 +499,8 @@ class _Unpickler(pickle._Unpickler):
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         found = _GLOBALS.get(f'{module}.{name}')
         if found is None:
-            _refuse(f'global {module}.{name}, which no checkpoint may name')
+            _refuse(f'global {module[:80]}.{name[:80]}, which no '
+                    'checkpoint may name')
         return found
 
     def load_proto(self):
@@ -398,7 +514,7 @@ class _Unpickler(pickle._Unpickler):
         func = self.stack[-1]
         if type(args) is not tuple or not any(func is f for f in _CALLABLE):
             _refuse(f'a call of a {type(func).__name__} object (REDUCE)')
-        self.stack[-1] = self._charge(func(*args))
+        self.stack[-1] = self._charge(func(*args), [args])
 
     def load_newobj(self):
         args = self.stack.pop()
@@ -411,20 +527,23 @@ class _Unpickler(pickle._Unpickler):
     def load_build(self):
         state = self.stack.pop()
         inst = self.stack[-1]
+        _no_pending([state])
         if type(inst) in _BUILDERS:
-            _no_pending([state])
-            built = self._charge(inst.build(state))
+            built = self._charge(inst.build(state), [state])
             self.stack[-1] = built
             for key in inst.memo_keys:
                 if self.memo.get(key) is inst:
                     self.memo[key] = built
-        elif type(inst) is OrderedDict and type(state) is dict and all(
-                type(k) is str and not k.startswith('__') for k in state):
-            # e.g. the _metadata attribute of a module's state dict
-            _no_pending(state.values())
-            inst.__dict__.update(state)
+        elif type(inst) is OrderedDict and type(state) is dict and set(
+                state) == {'_metadata'}:
+            # A module's state dict carries torch's _metadata attribute.
+            # Any other instance state could shadow the container's methods
+            # (a state naming "items" or "get"), so none is taken.
+            self._contain(inst, [state])
+            inst._metadata = _metadata(state['_metadata'])
         else:
-            _refuse(f'setting the state of a {type(inst).__name__} (BUILD)')
+            _refuse(f'setting the state of a {type(inst).__name__} (BUILD'
+                    '; only a state dict\'s _metadata may be set)')
 
     def load_binpersid(self):
         pid = self.stack.pop()
@@ -432,7 +551,7 @@ class _Unpickler(pickle._Unpickler):
                 or type(pid[2]) is not str or type(pid[3]) is not str
                 or len(pid[3]) > 64 or type(pid[4]) is not int
                 or pid[4] < 0):
-            _refuse(f'persistent id {pid!r:.60} (only storages)')
+            _refuse(f'persistent id {_brief(pid)} (only storages)')
         _, storage_type, key, _, numel = pid
         dtype = getattr(storage_type, 'dtype', None)
         if (type(storage_type) is not torch.serialization.StorageType
@@ -440,13 +559,14 @@ class _Unpickler(pickle._Unpickler):
             _refuse('a storage of unknown type')
         size = self._records.get(key)
         if size is None:
-            _refuse(f'storage {key!r:.40} without a record in the file')
+            _refuse(f'storage {_brief(key)} without a record in the file')
         if numel * torch._utils._element_size(dtype) > size:
-            _refuse(f'storage {key} of {numel} elements is larger than its '
-                    f'{size}-byte record')
-        self.append(self.persistent_load(pid))
+            _refuse(f'storage {_brief(key)} of {_brief(numel)} elements is '
+                    f'larger than its {size}-byte record')
+        self.append(self._charge(self.persistent_load(pid)))
 
     def _put(self, index):
+        self._charge_bytes(_OP_COST)  # a memo entry
         obj = self.stack[-1]
         self.memo[index] = obj
         if isinstance(obj, _Pending):
@@ -466,40 +586,61 @@ class _Unpickler(pickle._Unpickler):
         super().load_long_binget()
         _no_pending(self.stack[-1:])
 
+    def load_binunicode(self):
+        super().load_binunicode()
+        self._charge(self.stack[-1])
+
+    def load_empty_list(self):
+        self.append(self._charge([]))
+
+    def load_empty_dictionary(self):
+        self.append(self._charge({}))
+
+    def _tuple(self, items):
+        items = _no_pending(items)
+        self._charge_bytes(_cost(items))
+        return self._contain(tuple(items), items, new=True)
+
     def load_tuple(self):
-        items = _no_pending(self.pop_mark())  # rebinds self.append
-        self.append(tuple(items))
+        items = self.pop_mark()  # rebinds self.append
+        self.append(self._tuple(items))
 
     def load_tuple1(self):
-        self.stack[-1:] = [tuple(_no_pending(self.stack[-1:]))]
+        self.stack[-1:] = [self._tuple(self.stack[-1:])]
 
     def load_tuple2(self):
-        self.stack[-2:] = [tuple(_no_pending(self.stack[-2:]))]
+        self.stack[-2:] = [self._tuple(self.stack[-2:])]
 
     def load_tuple3(self):
-        self.stack[-3:] = [tuple(_no_pending(self.stack[-3:]))]
+        self.stack[-3:] = [self._tuple(self.stack[-3:])]
+
+    def _extend(self, items):
+        target = _check_target(self.stack[-1], (list, ), 'APPENDS')
+        self._charge_bytes(_REF * len(items))
+        self._contain(target, _no_pending(items)).extend(items)
 
     def load_append(self):
-        value = _no_pending([self.stack.pop()])[0]
-        _check_target(self.stack[-1], (list, ), 'APPEND').append(value)
+        self._extend([self.stack.pop()])
 
     def load_appends(self):
-        items = _no_pending(self.pop_mark())
-        _check_target(self.stack[-1], (list, ), 'APPENDS').extend(items)
+        self._extend(self.pop_mark())
 
-    def load_setitem(self):
-        value, key = _no_pending([self.stack.pop(), self.stack.pop()])
-        _check_target(self.stack[-1], (dict, OrderedDict),
-                      'SETITEM')[key] = value
-
-    def load_setitems(self):
-        items = _no_pending(self.pop_mark())
+    def _set_items(self, items):
         target = _check_target(self.stack[-1], (dict, OrderedDict),
                                'SETITEMS')
         if len(items) % 2:
             _refuse('SETITEMS with a key but no value')
+        self._charge_bytes(_ENTRY * len(items) // 2)
+        self._contain(target, _no_pending(items))
         for i in range(0, len(items), 2):
             target[items[i]] = items[i + 1]
+
+    def load_setitem(self):
+        value = self.stack.pop()
+        self._set_items([self.stack.pop(), value])
+
+    def load_setitems(self):
+        self._set_items(self.pop_mark())
 
     def load_stop(self):
         _no_pending(self.stack[-1:])
@@ -508,9 +649,28 @@ class _Unpickler(pickle._Unpickler):
     dispatch = _Dispatch()
 
 
+def _counted(method):
+    """Charge an opcode that pushes an object (a number, a memo reference)
+    without charging it itself."""
+    def op(self):
+        self._used += _OP_COST
+        if self._used > self._budget:
+            self._charge_bytes(0)  # refuses
+        method(self)
+    return op
+
+
+# Opcodes whose handlers charge what they make themselves
+_CHARGING = {'REDUCE', 'NEWOBJ', 'BUILD', 'BINPERSID', 'BINPUT',
+             'LONG_BINPUT', 'BINUNICODE', 'EMPTY_LIST', 'EMPTY_DICT', 'TUPLE',
+             'TUPLE1', 'TUPLE2', 'TUPLE3', 'APPEND', 'APPENDS', 'SETITEM',
+             'SETITEMS', 'PROTO', 'STOP'}
 for _code, _fn in pickle._Unpickler.dispatch.items():
-    if _OPCODE_NAMES[_code] in _OPCODES:
-        _Unpickler.dispatch[_code] = getattr(_Unpickler, _fn.__name__)
+    _name = _OPCODE_NAMES[_code]
+    if _name in _OPCODES:
+        _method = getattr(_Unpickler, _fn.__name__)
+        _Unpickler.dispatch[_code] = (_method if _name in _CHARGING else
+                                      _counted(_method))
 
 _CONTAINERS = (dict, OrderedDict, Counter, list, tuple)
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), torch.Tensor,
@@ -538,6 +698,42 @@ def _check_structure(obj):
             _refuse(f'a {type(item).__name__} object in the checkpoint')
 
 
+_ZIP_MAGIC = b'PK\x03\x04'
+
+
+def _check_layout(path, infos):
+    """The zip starts at byte 0 and each record's local header names it.
+
+    torch.load takes a file that does not start with a zip record for the
+    legacy tar format, whose reader opens its members: a FIFO member blocks
+    forever. Python's zipfile accepts data before the archive, which
+    torch's reader would see differently, so refuse that too.
+    """
+    with open(path, 'rb') as f:
+        if f.read(4) != _ZIP_MAGIC:
+            raise CheckpointError(
+                f'cannot read checkpoint {path}: it does not start with a '
+                'zip record, as torch.save writes (data before the archive, '
+                'or the legacy pre-1.6 format: load and re-save that with '
+                'torch.save where you trust it)')
+        for info in infos:
+            f.seek(info.header_offset)
+            raw = info.orig_filename.encode(
+                'utf-8' if info.flag_bits & 0x800 else 'cp437')
+            head = f.read(30)
+            if (len(head) < 30 or head[:4] != _ZIP_MAGIC
+                    or unpack('<H', head[26:28])[0] != len(raw)
+                    or f.read(len(raw)) != raw):
+                raise CheckpointError(
+                    f'refused to load the checkpoint {path}: its zip '
+                    f'directory and record headers disagree about '
+                    f'{_brief(info.filename)} (data before the archive, or '
+                    'a damaged file)')
+    if infos and min(info.header_offset for info in infos) != 0:
+        raise CheckpointError(f'refused to load the checkpoint {path}: its '
+                              'zip archive does not start at byte 0')
+
+
 def _zip_records(path, size):
     """Sizes of the storage records; refuse what torch.save never writes."""
     try:
@@ -550,6 +746,7 @@ def _zip_records(path, size):
             f'torch.save writes ({err}): the file is truncated or damaged, '
             'or in the legacy pre-1.6 torch.save format (load and re-save '
             'that with torch.save where you trust it)')
+    _check_layout(path, infos)
     names = [info.filename for info in infos]
     prefix = names[0].split('/')[0] + '/' if names else ''
     if f'{prefix}data.pkl' not in names:

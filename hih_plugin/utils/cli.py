@@ -9,6 +9,7 @@ import functools
 import os
 import os.path as osp
 import pickle
+import re
 import sys
 
 from mmengine.config import Config, DictAction
@@ -311,6 +312,20 @@ def check_pretrained(cfg: Config) -> None:
                 f'({reason}) into {path}; put the file there, or {fixes}')
 
 
+def one_line(err: UserError) -> str:
+    """The message of a user error, in one line.
+
+    A UserError raised in a DataLoader worker (an image refused at load
+    time) comes back re-raised with the worker's traceback as its message;
+    our message is the last line, after the exception's name.
+    """
+    text = str(err).strip()
+    if '\n' in text:
+        text = text.splitlines()[-1]
+        text = re.sub(r'^[\w.]*Error: ', '', text)
+    return text
+
+
 def cli_main(main):
     """Run ``main`` and turn user errors into a one-line message and exit 2."""
 
@@ -319,7 +334,7 @@ def cli_main(main):
         try:
             return main(*args, **kwargs)
         except UserError as err:
-            print(f'error: {err}', file=sys.stderr)
+            print(f'error: {one_line(err)}', file=sys.stderr)
             sys.exit(2)
         except pickle.UnpicklingError as err:
             # a torch.load outside hih_plugin.utils.checkpoint.load_file

@@ -8,13 +8,15 @@ draws meaningless keypoints. ``tools/test.py``, ``tools/demo.py`` and
 stop with the list of mismatched keys; ``tools/train.py --resume`` also
 checks that the checkpoint can resume a run at all.
 """
+import os
+import os.path as osp
 import re
 
 import torch
 from mmengine.model import is_model_wrapper
 from mmengine.runner import find_latest_checkpoint
 
-from .checkpoint import load_file
+from .checkpoint import CheckpointError, load_file
 from .cli import UserError
 
 # How many names of each kind of mismatch the error lists before "... and N
@@ -29,20 +31,20 @@ def read_checkpoint(path: str) -> dict:
     Returns the checkpoint as a dict with a ``state_dict`` entry; a bare
     state dict (as ``torch.save(model.state_dict())`` writes) is wrapped.
     """
-    return _as_checkpoint(load_file(path, map_location='cpu'), path)
+    return as_checkpoint(load_file(path, map_location='cpu'), path)
 
 
-def _as_checkpoint(ckpt, path):
+def as_checkpoint(ckpt, path):
     if isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict):
         state = ckpt['state_dict']
     elif isinstance(ckpt, dict):
         state, ckpt = ckpt, {'state_dict': ckpt}
     else:
         state = None
-    if not state or not all(isinstance(v, torch.Tensor)
-                            for v in state.values()):
+    if not state or not all(isinstance(k, str) and isinstance(
+            v, torch.Tensor) for k, v in state.items()):
         raise UserError(f'{path} holds no model weights (expected a dict of '
-                        'tensors, or an MMEngine checkpoint with a '
+                        'names to tensors, or an MMEngine checkpoint with a '
                         '"state_dict" entry)')
     # Weights saved from a DistributedDataParallel model carry a "module."
     # prefix; MMEngine's load_checkpoint strips it the same way.
@@ -128,23 +130,71 @@ def check_resume_fits(model: torch.nn.Module, cfg) -> None:
     path = cfg.get('load_from') or find_latest_checkpoint(cfg.work_dir)
     if path is None:
         return  # MMEngine starts a new run
-    raw = load_file(path, map_location='cpu')
-    weights_only = (f'To start a new run from its weights, pass '
-                    f'--cfg-options load_from={path} instead of --resume')
+    try:
+        raw = load_file(path, map_location='cpu')
+    except CheckpointError as err:
+        earlier = _earlier_resumable(path)
+        fix = (f'the newest earlier checkpoint that loads is {earlier}: '
+               f'resume from it with --resume {earlier}' if earlier else
+               'no earlier checkpoint next to it loads: train from the '
+               'start with a new --work-dir')
+        raise CheckpointError(f'{err}; {fix}') from None
+    problem = _resume_problem(raw, path)
+    if problem:
+        raise UserError(f'{problem}. To start a new run from its weights, '
+                        f'pass --cfg-options load_from={path} instead of '
+                        '--resume')
+    _check_fits(model, as_checkpoint(raw, path), path)
+
+
+def _resume_problem(raw, path):
+    """Why the loaded checkpoint ``raw`` cannot resume a run, or None."""
     if not (isinstance(raw, dict) and isinstance(raw.get('state_dict'),
                                                  dict)):
-        raise UserError(f'{path} is a bare state dict (weights only): it has '
-                        'no iteration counter, optimizer or message hub to '
-                        f'resume. {weights_only}')
+        return (f'{path} is a bare state dict (weights only): it has no '
+                'iteration counter, optimizer or message hub to resume')
     meta = raw.get('meta')
     if not (isinstance(meta, dict) and 'epoch' in meta and 'iter' in meta):
-        raise UserError(f'{path} has no meta epoch and iter, so the run '
-                        f'cannot resume. {weights_only}')
+        return f'{path} has no meta epoch and iter, so the run cannot resume'
     if not isinstance(raw.get('message_hub'), dict):
-        raise UserError(f'{path} has no message_hub (it was stripped, e.g. '
-                        'for release), so the run cannot resume. '
-                        f'{weights_only}')
-    _check_fits(model, _as_checkpoint(raw, path), path)
+        return (f'{path} has no message_hub (it was stripped, e.g. for '
+                'release), so the run cannot resume')
+    return None
+
+
+def _earlier_resumable(path):
+    """The newest checkpoint next to ``path``, not newer than it, that
+    loads and can resume a run; None if there is none."""
+    folder = osp.dirname(osp.abspath(path))
+    if not osp.isdir(folder):
+        return None
+    try:
+        newest = os.stat(path).st_mtime
+    except OSError:
+        newest = float('inf')
+    candidates = []
+    for name in os.listdir(folder):
+        other = osp.join(folder, name)
+        if (not name.endswith('.pth') or not osp.isfile(other)
+                or osp.realpath(other) == osp.realpath(path)):
+            continue
+        mtime = os.stat(other).st_mtime
+        if mtime <= newest:
+            candidates.append((mtime, _step(name), other))
+    for _, _, other in sorted(candidates, reverse=True):
+        try:
+            if _resume_problem(load_file(other), other) is None:
+                return other
+        except CheckpointError:
+            continue
+    return None
+
+
+def _step(name):
+    """The number in ``epoch_12.pth`` or ``iter_3000.pth`` (-1 without),
+    which orders checkpoints saved within the same second."""
+    found = re.search(r'(\d+)\.pth$', name)
+    return int(found.group(1)) if found else -1
 
 
 def load_checkpoint_strict(model: torch.nn.Module, path: str) -> dict:
