@@ -59,10 +59,8 @@ def hih_decode(codec, heatmaps: Tensor, decimal: Tensor):
         j = torch.arange(d, dtype=p.dtype)
         bin_pos = torch.stack([(p.sum(-2) * j).sum(-1),
                                (p.sum(-1) * j).sum(-1)], -1)
-    if codec.convention == 'official':
-        offset = bin_pos / d
-    else:
-        offset = (bin_pos + 0.5) / d - 0.5
+    # the codec's own bin -> offset map (convention and decimal_span)
+    offset = codec._bin_offset(bin_pos)
     return _mark_bad((cell + offset) * _scale(codec), scores, bad)
 
 
@@ -127,6 +125,12 @@ def graph_decoder(head):
     from ..models.heads import HIHHead
     codec = getattr(head, 'decoder', None)
     if isinstance(head, HIHHead) and isinstance(codec, HIHHeatmap):
+        if head.neighbour_votes:
+            raise UserError(
+                'cannot put HIHHead(neighbour_votes=True) into the ONNX graph '
+                'yet; export with --cfg-options '
+                'model.head.neighbour_votes=False (the read-out at the '
+                'argmax cell, the same trained weights)')
         return _hih
     if isinstance(head, HeatmapHead) and isinstance(codec, H3RHeatmap):
         return _h3r
