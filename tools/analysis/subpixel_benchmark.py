@@ -541,7 +541,8 @@ def markdown(rows, summary, args, total):
         f'{max(1, min(50, args.steps // 10))} steps. Error split: a landmark '
         'is a cell miss when the cell nearest its prediction is not its true '
         'cell; argmax miss: the integer cell the codec decoded from is not.',
-        '', f'Mean over {len(args.seeds)} seed(s), +- spread (max - min):', '',
+        '', 'Mean over the seeds each row ran with (seeds '
+        f'{args.seeds}), +- spread (max - min) where there are several:', '',
         '| regime | stride | heatmap | method | NME (%) | x msra | '
         'cell miss (%) | NME of misses | NME of the rest | argmax miss (%) |',
         '| --- ' * 10 + '|'
@@ -552,7 +553,7 @@ def markdown(rows, summary, args, total):
             return 'n/a'
         spread = r.get(k + '_spread')
         return _fmt(r[k], spec) + (f' +- {spread:{spec}}'
-                                   if len(args.seeds) > 1 else '')
+                                   if r['seeds'] > 1 else '')
 
     for r in summary:
         lines.append(
