@@ -17,7 +17,7 @@ import pytest
 import torch
 from conftest import ROOT, fixture_dir, run_tool
 from mmengine.logging import HistoryBuffer
-from test_tools import STOCK_CFG, read_scalars, wflw_options
+from tool_options import STOCK_CFG, read_scalars, wflw_options
 
 from hih_plugin.utils.checkpoint import CheckpointError, load_file
 

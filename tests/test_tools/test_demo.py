@@ -191,7 +191,7 @@ def test_demo_cfg_options_and_no_keypoint_message(tmp_path):
     import argparse
 
     from mmengine.config import Config, DictAction
-    from test_hih_train import tiny_overrides
+    from tool_options import tiny_overrides
     root = fixture_dir('wflw')
     config = osp.join(ROOT, 'configs', 'hih_wflw.py')
     opts = [o for o in tiny_overrides(root) if o.startswith('model.')]

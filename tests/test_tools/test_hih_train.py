@@ -1,51 +1,12 @@
 """End to end: tools/train.py configs/hih_wflw.py on the WFLW fixture."""
 import glob
-import json
 import os.path as osp
 
 import pytest
 
 from conftest import fixture_dir, run_tool
-
-EPOCHS = 10
-
-
-def tiny_overrides(root):
-    """A 1-stack, 16-channel HIH on the 2-image fixture, batch 2, with the
-    random augmentations switched off so that 20 iterations show a trend."""
-    pipeline = 'train_dataloader.dataset.pipeline'
-    opts = [
-        f'{pipeline}.2.prob=0.',  # RandomFlip
-        f'{pipeline}.3.shift_prob=0.', f'{pipeline}.3.rotate_prob=0.',
-        f'{pipeline}.3.scale_prob=0.',  # RandomBBoxTransform
-        f'{pipeline}.5.prob=0.',  # RandomGaussianBlur
-        f'{pipeline}.6.prob=0.',  # RandomApply(CutOut)
-
-        f'train_cfg.max_epochs={EPOCHS}', f'train_cfg.val_interval={EPOCHS}',
-        'model.backbone.num_stacks=1', 'model.backbone.feat_channels=16',
-        'model.backbone.depth=2', 'model.head.in_channels=16',
-        'model.head.decimal_channels=16',
-        'optim_wrapper.optimizer.lr=0.004', 'param_scheduler=[]',
-        'default_hooks.logger.interval=1', 'log_processor.window_size=1',
-        'default_hooks.checkpoint.interval=1000', 'randomness.seed=0',
-    ]
-    for split in ('train', 'val', 'test'):
-        opts += [
-            f'{split}_dataloader.dataset.data_root={root}',
-            f'{split}_dataloader.dataset.ann_file=test_wflw.json',
-            f'{split}_dataloader.dataset.data_prefix.img=',
-            f'{split}_dataloader.batch_size=2',
-            f'{split}_dataloader.num_workers=0',
-            f'{split}_dataloader.persistent_workers=False',
-        ]
-    return opts
-
-
-def read_scalars(work_dir):
-    paths = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
-    assert len(paths) == 1, paths
-    with open(paths[0]) as f:
-        return [json.loads(line) for line in f if line.strip()]
+from tool_options import HIH_EPOCHS as EPOCHS
+from tool_options import read_scalars, tiny_overrides
 
 
 @pytest.mark.timeout(300)

@@ -19,8 +19,8 @@ import hih_plugin  # noqa: F401  registers our parts
 from conftest import ROOT, fixture_dir, run_tool
 from hih_plugin.engine import NonFiniteTrainingError
 from hih_plugin.utils.checkpoint import load_file
-from test_h3r_train import cfg_options as h3r_options
-from test_hih_train import read_scalars, tiny_overrides
+from tool_options import cfg_options as h3r_options
+from tool_options import read_scalars, tiny_overrides
 
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*.py')) +
                  glob.glob(osp.join(ROOT, 'configs', 'mix', '*.py')))

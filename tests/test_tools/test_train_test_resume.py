@@ -11,39 +11,7 @@ import torch
 from conftest import ROOT, fixture_dir, run_tool
 
 from hih_plugin.utils.checkpoint import load_file
-
-# MMPose's stock HRNetV2 WFLW config, shrunk for the CPU.
-STOCK_CFG = osp.join(osp.dirname(__file__), 'configs', 'tiny_hrnetv2_wflw.py')
-
-
-def wflw_options(root, max_epochs):
-    """Point the stock HRNetV2 WFLW config at the fixture, tiny and offline."""
-    opts = [
-        f'train_cfg.max_epochs={max_epochs}',
-        'default_hooks.checkpoint.interval=1',
-        'default_hooks.logger.interval=1',
-        'param_scheduler=[]',
-    ]
-    for split in ('train', 'val', 'test'):
-        opts += [
-            f'{split}_dataloader.batch_size=2',
-            f'{split}_dataloader.num_workers=0',
-            f'{split}_dataloader.persistent_workers=False',
-            f'{split}_dataloader.dataset.data_root={root}',
-            f'{split}_dataloader.dataset.ann_file=test_wflw.json',
-            f'{split}_dataloader.dataset.data_prefix.img=',
-        ]
-    return opts
-
-
-def read_scalars(work_dir):
-    """The per-iteration log records that MMEngine wrote as JSON lines."""
-    paths = []
-    for dirpath, _, files in os.walk(work_dir):
-        paths += [osp.join(dirpath, f) for f in files if f == 'scalars.json']
-    assert paths, f'no scalars.json under {work_dir}'
-    with open(sorted(paths)[-1]) as f:
-        return [json.loads(line) for line in f if line.strip()]
+from tool_options import STOCK_CFG, read_scalars, wflw_options
 
 
 @pytest.fixture(scope='module')
@@ -171,7 +139,7 @@ def test_import_registers_every_part():
 
 def test_stock_mmpose_train_runs_our_config(tmp_path):
     """MMPose's own tools/train.py runs our config: custom_imports suffices."""
-    from test_hih_train import tiny_overrides
+    from tool_options import tiny_overrides
     root = fixture_dir('wflw')
     stock_train = osp.join(
         osp.dirname(mmpose.__file__), '.mim', 'tools', 'train.py')

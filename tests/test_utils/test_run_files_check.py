@@ -11,7 +11,7 @@ from mmengine.config import Config
 import hih_plugin  # noqa: F401
 from hih_plugin.utils.cli import (UserError, check_dataset_paths,
                                   resolve_pretrained)
-from test_configs import (ONE_THREAD, as_cli, fixture_options,
+from tool_options import (ONE_THREAD, as_cli, fixture_options,
                           tiny_model_options)
 
 

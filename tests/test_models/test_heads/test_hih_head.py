@@ -11,9 +11,9 @@ from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.structures import PoseDataSample
 
 import hih_plugin  # noqa: F401
+from conftest import ROOT
 
 init_default_scope('mmpose')
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def trainable(module):

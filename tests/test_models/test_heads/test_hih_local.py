@@ -7,8 +7,8 @@ import torch
 from conftest import fixture_dir, run_tool
 from mmengine.registry import init_default_scope
 from mmpose.registry import KEYPOINT_CODECS, MODELS
-from test_hih_model import samples, tiny_codec, tiny_model
-from test_hih_train import read_scalars, tiny_overrides
+from test_hih_head import samples, tiny_codec, tiny_model
+from tool_options import read_scalars, tiny_overrides
 
 import hih_plugin  # noqa: F401
 from hih_plugin.models.heads.hih_head import LocalDecimalReadout
