@@ -58,6 +58,7 @@ def test_full_size_model_builds_and_runs(name):
     assert heatmaps.shape[-3:] == (num_keypoints, heatmap_h, heatmap_w)
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize('name', CONFIGS)
 def test_train_one_iteration_and_validate_on_fixture(name, tmp_path):
@@ -127,6 +128,7 @@ def test_mmpose_data_layout_passes_path_check(name, tmp_path, monkeypatch):
     check_dataset_paths(cfg, SPLITS)
 
 
+@pytest.mark.e2e
 def test_train_tool_stops_before_training_without_annotations(tmp_path):
     """End to end: tools/train.py on a data root without the annotation
     file exits with one line naming it, before the runner starts."""

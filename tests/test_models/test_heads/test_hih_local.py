@@ -170,6 +170,7 @@ def test_stack_reduction_equals_the_official_formula(stack_loss):
     assert loss.item() == pytest.approx(scale * official.item(), rel=1e-5)
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_local_mode_trains_on_wflw_fixture_and_decimal_loss_falls(tmp_path):
     root = fixture_dir('wflw')
