@@ -232,3 +232,18 @@ def cfg_options(data_root):
         'randomness.seed': 0,
     })
     return [f'{k}={v}' for k, v in opts.items()]
+
+
+def annotated_image(root, ann_file):
+    """The image of a COCO-style sample with the most annotated instances:
+    its path and their boxes as integer (x1, y1, x2, y2)."""
+    with open(osp.join(root, ann_file)) as f:
+        coco = json.load(f)
+    boxes = {}
+    for ann in coco['annotations']:
+        if ann.get('num_keypoints', 1) > 0:
+            x, y, w, h = ann['bbox']
+            boxes.setdefault(ann['image_id'], []).append(
+                [int(x), int(y), int(x + w), int(y + h)])
+    image = max(coco['images'], key=lambda i: len(boxes.get(i['id'], [])))
+    return osp.join(root, image['file_name']), boxes[image['id']]
