@@ -7,9 +7,10 @@ SPEC is a list of ``[script, [args...]]``; RESULTS gets, per run, the exit
 code (negative: killed by that signal, e.g. -11 for a segfault), stdout,
 stderr and the child's peak RSS in KiB (``os.wait4``). With ``--serve`` it
 reads one JSON request per line on stdin (``script``, or ``null`` for
-``python -c args[0]``, ``args``, ``env``, ``timeout``) and answers each with one JSON line on stdout; conftest's
-``run_tool`` uses it, so a tool run costs its own work, not the ~10 s of
-importing torch, MMEngine and MMPose.
+``python -c args[0]``, ``args``, ``env``, ``timeout``) and answers each
+with one JSON line on stdout; conftest's ``run_tool`` uses it, so a tool
+run costs its own work, not the seconds of importing torch, MMEngine and
+MMPose.
 
 A forked run is the tool's own ``__main__`` with the request's argv,
 environment, ``sys.path[0]`` and torch thread count, as ``python
@@ -63,17 +64,17 @@ def _child(path, args, out_path, err_path, env):
             os.dup2(null.fileno(), 0)
             os.dup2(out.fileno(), 1)
             os.dup2(err.fileno(), 2)
+        # as `python -c` and `python path` set it, before PYTHONPATH
+        sys.path[0] = '' if path is None else osp.dirname(path)
         if env is not None:
             _use_env(env)
         os.chdir(ROOT)
         if path is None:
             sys.argv = ['-c', *args[1:]]
-            sys.path[0] = ''  # as `python -c` sets it
             exec(compile(args[0], '<string>', 'exec'),
                  {'__name__': '__main__'})
         else:
             sys.argv = [path, *args]
-            sys.path[0] = osp.dirname(path)  # as `python path` sets it
             runpy.run_path(path, run_name='__main__')
         code = 0
     except SystemExit as exc:

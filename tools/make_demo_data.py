@@ -1,19 +1,27 @@
-"""Write a small synthetic face-landmark dataset in WFLW's annotation format.
+"""Write a small synthetic landmark dataset in WFLW's, COCO's or MPII's format.
 
-Each image holds one procedurally drawn face (jaw contour, brows, nose, eyes
-with pupils, lips) under a random pose, scale, aspect and expression. The 98
-landmarks follow WFLW's layout and flip pairs (MMPose's
-``configs/_base_/datasets/wflw.py``), and every drawn structure is drawn *from*
-the landmarks with sub-pixel, anti-aliased strokes, so the ground truth is
-where the image says it is. The layout mirrors WFLW's, so the stock WFLW
-configs read it with only ``data_root`` changed::
+``--dataset wflw`` (the default): each image holds one procedurally drawn face
+(jaw contour, brows, nose, eyes with pupils, lips) under a random pose, scale,
+aspect and expression. The 98 landmarks follow WFLW's layout and flip pairs
+(MMPose's ``configs/_base_/datasets/wflw.py``), and every drawn structure is
+drawn *from* the landmarks with sub-pixel, anti-aliased strokes, so the ground
+truth is where the image says it is. The layout mirrors WFLW's, so the stock
+WFLW configs read it with only ``data_root`` changed::
 
     <out-dir>/annotations/face_landmarks_wflw_train.json
     <out-dir>/annotations/face_landmarks_wflw_test.json
     <out-dir>/images/{train,test}/000000.png ...
 
-It stands in for WFLW in the quick start; it says nothing about accuracy on
-real faces.
+``--dataset coco`` and ``--dataset mpii``: images of one to three stick
+figures, with their 17 COCO keypoints or 16 MPII joints, in MMPose's layouts
+(``data/coco/``: ``annotations/person_keypoints_{train,val}2017.json``,
+``{train,val}2017/`` and person detections in
+``person_detection_results/COCO_val2017_detections_AP_H_56_person.json``;
+``data/mpii/``: ``annotations/mpii_{train,val}.json``, ``images/`` and the
+head boxes of the validation people in ``annotations/mpii_gt_val.mat``).
+
+It stands in for the real data in the quick start and the tests; it says
+nothing about accuracy on real images.
 """
 import argparse
 import json

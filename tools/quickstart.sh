@@ -35,6 +35,20 @@ EPOCHS=${QS_EPOCHS:-20}
 mkdir -p "$WORK"
 VIS=$(cd "$WORK" && pwd)/vis
 
+# The tests shrink the run through QS_*; by default the commands below are
+# exactly the README's.
+TRAIN_OPTS=() TEST_OPTS=()
+if [ -n "${QS_DATA:-}" ]; then
+    TRAIN_OPTS+=(train_dataloader.dataset.data_root="$DATA")
+    TEST_OPTS+=(--cfg-options test_dataloader.dataset.data_root="$DATA")
+fi
+if [ -n "${QS_EPOCHS:-}" ]; then
+    TRAIN_OPTS+=(train_cfg.max_epochs="$EPOCHS")
+fi
+if [ ${#TRAIN_OPTS[@]} -gt 0 ]; then
+    TRAIN_OPTS=(--cfg-options "${TRAIN_OPTS[@]}")
+fi
+
 set -x
 # 1. A synthetic 98-landmark face dataset in WFLW's format.
 $PYTHON tools/make_demo_data.py --out-dir "$DATA" \
@@ -42,14 +56,13 @@ $PYTHON tools/make_demo_data.py --out-dir "$DATA" \
 
 # 2. Train. Step 3 evaluates, so training skips validation.
 $PYTHON tools/train.py "$CONFIG" --work-dir "$WORK" --no-validate \
-    --cfg-options train_dataloader.dataset.data_root="$DATA" \
-    train_cfg.max_epochs="$EPOCHS"
+    "${TRAIN_OPTS[@]}"
 
 # 3. Test the last checkpoint: NME, FR@10 and AUC@10 into metrics.json, and
 #    every test face drawn with its predicted landmarks into $WORK/vis/.
 $PYTHON tools/test.py "$CONFIG" "$WORK/epoch_$EPOCHS.pth" \
     --work-dir "$WORK" --out "$WORK/metrics.json" --show-dir "$VIS" \
-    --cfg-options test_dataloader.dataset.data_root="$DATA"
+    "${TEST_OPTS[@]}"
 
 # 4. Did the sub-pixel (decimal) branch learn? Its loss over the first and
 #    the last 5 logged iterations of the training log.
