@@ -6,9 +6,14 @@ install:
 	bash tools/install.sh
 
 # One process per core, each on one torch thread: the tests run tiny models,
-# and idle OpenMP threads spin-wait on shared cores.
+# and idle OpenMP threads spin-wait on shared cores. Tests that share a
+# module-scoped set-up run on one worker (loadgroup, see tests/conftest.py).
+# PYTEST_ARGS adds options, e.g. PYTEST_ARGS='-m "not e2e"' for the unit
+# tests only, or --durations=15 as CI does.
+PYTEST_ARGS ?=
 test: install
-	OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q -n auto
+	OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q -n auto --dist loadgroup \
+		$(PYTEST_ARGS)
 
 quickstart: install
 	PYTHON=$(CURDIR)/.venv/bin/python bash tools/quickstart.sh

@@ -1,5 +1,7 @@
+import json
 import os
 import os.path as osp
+import signal
 import subprocess
 import sys
 
@@ -9,32 +11,132 @@ import pytest
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-FIXTURES = osp.join(osp.dirname(ROOT), 'shared', 'fixtures',
-                    'mmpose_tests_data')
+# The real dataset samples; HIH_FIXTURES points elsewhere, e.g. at a
+# missing folder to run the suite as a clone without ../shared does.
+FIXTURES = os.environ.get('HIH_FIXTURES') or osp.join(
+    osp.dirname(ROOT), 'shared', 'fixtures', 'mmpose_tests_data')
+# End-to-end tests live here and get the ``e2e`` marker.
+E2E_DIR = osp.join(ROOT, 'tests', 'test_tools')
+
+_generated = {}  # dataset name -> folder of generated data
 
 
-def fixture_dir(name: str) -> str:
-    """Path of a dataset fixture folder; skips the test where it is absent."""
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if str(item.path).startswith(E2E_DIR + os.sep):
+            item.add_marker(pytest.mark.e2e)
+        # A module-scoped set-up (a trained model, a run) is made once per
+        # test process: with `-n auto --dist loadgroup` the tests that use
+        # it share one worker instead of each worker making its own.
+        info = getattr(item, '_fixtureinfo', None)
+        defs = info.name2fixturedefs.values() if info else ()
+        if any(d and d[-1].scope == 'module' for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+
+def real_fixture_dir(name: str) -> str:
+    """Path of a real dataset sample; skips the test where it is absent.
+
+    Only for tests of a real sample's own quirks: everything else takes
+    :func:`fixture_dir`.
+    """
     path = osp.join(FIXTURES, name)
     if not osp.isdir(path):
-        pytest.skip(f'dataset fixture not found at {path} '
+        pytest.skip(f'real dataset sample not found at {path} '
                     '(../shared/fixtures is not checked out next to the repo)')
     return path
 
 
-def run_tool(script, *args, timeout=600, env=None, check=True):
-    """Run ``tools/<script>`` with this interpreter in a subprocess.
+def fixture_dir(name: str) -> str:
+    """Folder of a small dataset sample in the layout of
+    ``../shared/fixtures/mmpose_tests_data/<name>``: the real sample where
+    it is present, else data generated once per test process in the
+    dataset's own format (tests/fixture_data.py)."""
+    path = osp.join(FIXTURES, name)
+    if osp.isdir(path):
+        return path
+    if name not in _generated:
+        import tempfile
 
-    Returns the CompletedProcess; with ``check`` a non-zero exit fails the
-    test and shows the tool's output tail.
+        import fixture_data
+        root = tempfile.mkdtemp(prefix=f'hih-fixture-{name}-')
+        fixture_data.write(name, root)
+        _generated[name] = root
+    return _generated[name]
+
+
+def pytest_sessionfinish(session):
+    import shutil
+    for root in _generated.values():
+        shutil.rmtree(root, ignore_errors=True)
+    ToolServer.stop()
+
+
+class ToolServer:
+    """One tests/tool_forks.py --serve per test process: it has imported
+    torch, MMEngine and MMPose once and forks a child per tool run."""
+
+    proc = None
+
+    @classmethod
+    def run(cls, script, args, env, timeout):
+        if cls.proc is None or cls.proc.poll() is not None:
+            cls.proc = subprocess.Popen(
+                [sys.executable, osp.join(ROOT, 'tests', 'tool_forks.py'),
+                 '--serve'], cwd=ROOT, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, text=True, start_new_session=True)
+        request = dict(script=script, args=args, env=env, timeout=timeout)
+        try:
+            cls.proc.stdin.write(json.dumps(request) + '\n')
+            cls.proc.stdin.flush()
+            line = cls.proc.stdout.readline()
+        except BaseException:
+            # e.g. pytest-timeout: the run is still going; start afresh
+            cls.stop()
+            raise
+        if not line:
+            code = cls.stop()
+            raise RuntimeError(f'tests/tool_forks.py --serve exited {code}')
+        return json.loads(line)
+
+    @classmethod
+    def stop(cls):
+        proc, cls.proc = cls.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait()
+
+
+def run_tool(script, *args, timeout=600, env=None, check=True):
+    """Run ``tools/<script>`` (or a script at an absolute path) as ``python
+    tools/<script> ARGS`` would, in a child of the tool server (set
+    HIH_TEST_SUBPROCESS=1 for a fresh interpreter per run); ``script=None``
+    runs ``python -c ARGS``.
+
+    Returns a CompletedProcess (plus ``maxrss_kb``, the run's peak memory,
+    from the server); with ``check`` a non-zero exit fails the test and
+    shows the tool's output tail.
     """
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', script), *map(str, args)],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-        env=full_env)
+    args = [str(a) for a in args]
+    cmd = [sys.executable, '-c' if script is None else
+           osp.join(ROOT, 'tools', script), *args]
+    if os.environ.get('HIH_TEST_SUBPROCESS') == '1':
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout, env=full_env)
+    else:
+        res = ToolServer.run(script, args, full_env, timeout)
+        if res['timed_out']:
+            raise subprocess.TimeoutExpired(cmd, timeout, res['stdout'],
+                                            res['stderr'])
+        proc = subprocess.CompletedProcess(cmd, res['returncode'],
+                                           res['stdout'], res['stderr'])
+        proc.maxrss_kb = res['maxrss_kb']
     if check and proc.returncode != 0:
-        pytest.fail(f'tools/{script} exited {proc.returncode}\n'
+        pytest.fail(f'{script or "python -c"} exited {proc.returncode}\n'
                     f'--- stdout ---\n{proc.stdout[-4000:]}\n'
                     f'--- stderr ---\n{proc.stderr[-6000:]}')
     return proc

@@ -1,65 +1,155 @@
 """Run tools/*.py many times cheaply: import the stack once, fork per run.
 
     python tests/tool_forks.py SPEC.json RESULTS.json
+    python tests/tool_forks.py --serve
 
 SPEC is a list of ``[script, [args...]]``; RESULTS gets, per run, the exit
-code (negative: killed by that signal, e.g. -11 for a segfault), stderr,
-stdout and the child's peak RSS in KiB (``os.wait4``).
+code (negative: killed by that signal, e.g. -11 for a segfault), stdout,
+stderr and the child's peak RSS in KiB (``os.wait4``). With ``--serve`` it
+reads one JSON request per line on stdin (``script``, or ``null`` for
+``python -c args[0]``, ``args``, ``env``, ``timeout``) and answers each
+with one JSON line on stdout; conftest's ``run_tool`` uses it, so a tool
+run costs its own work, not the seconds of importing torch, MMEngine and
+MMPose.
+
+A forked run is the tool's own ``__main__`` with the request's argv,
+environment, ``sys.path[0]`` and torch thread count, as ``python
+tools/<script>`` would have it; hih_plugin is not imported here, so each run
+imports it as a fresh process would.
 """
 import json
 import os
 import os.path as osp
 import runpy
+import signal
 import sys
 import tempfile
+import time
 import traceback
 
 import mmpose.apis  # noqa: F401  the heavy imports, shared by every fork
-import torch  # noqa: F401
+import mmpose.datasets  # noqa: F401
+import mmpose.engine  # noqa: F401
+import mmpose.evaluation  # noqa: F401
+import mmpose.visualization  # noqa: F401
+import torch
 from mmengine.runner import Runner  # noqa: F401
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def run_one(script, args, err_path):
-    out_path = err_path + '.out'
+def _use_env(env):
+    """The request's environment, as the child process would start with."""
+    old = os.environ.get('PYTHONPATH', '')
+    os.environ.clear()
+    os.environ.update(env)
+    new = env.get('PYTHONPATH', '')
+    if new != old:
+        for path in reversed([p for p in new.split(os.pathsep) if p]):
+            if path not in sys.path:
+                sys.path.insert(1, path)
+    # torch read OMP_NUM_THREADS when this server started
+    if env.get('OMP_NUM_THREADS', '').isdigit():
+        torch.set_num_threads(int(env['OMP_NUM_THREADS']))
+
+
+def _child(path, args, out_path, err_path, env):
+    """Run the script ``path`` (or, with ``path=None``, the code
+    ``args[0]`` as ``python -c`` would) and exit with its status."""
+    code = 1
+    try:
+        os.setpgid(0, 0)  # a timeout kills the run and its children
+        with open(out_path, 'w') as out, open(err_path, 'w') as err, \
+                open(os.devnull) as null:
+            os.dup2(null.fileno(), 0)
+            os.dup2(out.fileno(), 1)
+            os.dup2(err.fileno(), 2)
+        # as `python -c` and `python path` set it, before PYTHONPATH
+        sys.path[0] = '' if path is None else osp.dirname(path)
+        if env is not None:
+            _use_env(env)
+        os.chdir(ROOT)
+        if path is None:
+            sys.argv = ['-c', *args[1:]]
+            exec(compile(args[0], '<string>', 'exec'),
+                 {'__name__': '__main__'})
+        else:
+            sys.argv = [path, *args]
+            runpy.run_path(path, run_name='__main__')
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:  # sys.exit('message') prints it and exits 1
+            print(exc.code, file=sys.stderr)
+    except BaseException:  # noqa: B036  report anything, then exit
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: B902  a closed stream has nothing
+                pass
+        os._exit(code)
+
+
+def run_one(script, args, tmp, env=None, timeout=None):
+    """Fork, run ``tools/<script>`` (or an absolute path; ``None``: the code
+    ``args[0]``) with ``args``, wait; a run past ``timeout`` seconds is
+    killed with its children."""
+    path = script and (script if osp.isabs(script) else
+                       osp.join(ROOT, 'tools', script))
+    out_path, err_path = osp.join(tmp, 'out'), osp.join(tmp, 'err')
+    sys.stdout.flush()
+    sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        code = 1
-        try:
-            with open(err_path, 'w') as err, open(out_path, 'w') as out:
-                os.dup2(err.fileno(), 2)
-                os.dup2(out.fileno(), 1)
-            os.chdir(ROOT)
-            sys.argv = [script, *args]
-            runpy.run_path(osp.join(ROOT, 'tools', script),
-                           run_name='__main__')
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (
-                0 if exc.code is None else 1)
-        except BaseException:  # noqa: B036  report anything, then exit
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    _, status, usage = os.wait4(pid, 0)
-    with open(err_path) as f:
-        stderr = f.read()
+        _child(path, [str(a) for a in args], out_path, err_path, env)
+    deadline = timeout and time.monotonic() + timeout
+    timed_out = False
+    while True:
+        done, status, usage = os.wait4(pid, 0 if not deadline
+                                       else os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            timed_out = True
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _, status, usage = os.wait4(pid, 0)
+            break
+        time.sleep(0.02)
     with open(out_path) as f:
         stdout = f.read()
-    return dict(returncode=os.waitstatus_to_exitcode(status), stderr=stderr,
-                stdout=stdout, maxrss_kb=usage.ru_maxrss)
+    with open(err_path) as f:
+        stderr = f.read()
+    return dict(returncode=os.waitstatus_to_exitcode(status), stdout=stdout,
+                stderr=stderr, maxrss_kb=usage.ru_maxrss,
+                timed_out=timed_out)
+
+
+def serve():
+    for line in sys.stdin:
+        req = json.loads(line)
+        with tempfile.TemporaryDirectory() as tmp:
+            res = run_one(req['script'], req['args'], tmp, req.get('env'),
+                          req.get('timeout'))
+        sys.stdout.write(json.dumps(res) + '\n')
+        sys.stdout.flush()
 
 
 def main():
+    if sys.argv[1:] == ['--serve']:
+        serve()
+        return
     with open(sys.argv[1]) as f:
         spec = json.load(f)
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, (script, args) in enumerate(spec):
-            results.append(run_one(script, args, osp.join(tmp, f'{i}.err')))
+    for script, args in spec:
+        with tempfile.TemporaryDirectory() as tmp:
+            results.append(run_one(script, args, tmp))
     with open(sys.argv[2], 'w') as f:
         json.dump(results, f)
 

@@ -1,19 +1,27 @@
-"""Write a small synthetic face-landmark dataset in WFLW's annotation format.
+"""Write a small synthetic landmark dataset in WFLW's, COCO's or MPII's format.
 
-Each image holds one procedurally drawn face (jaw contour, brows, nose, eyes
-with pupils, lips) under a random pose, scale, aspect and expression. The 98
-landmarks follow WFLW's layout and flip pairs (MMPose's
-``configs/_base_/datasets/wflw.py``), and every drawn structure is drawn *from*
-the landmarks with sub-pixel, anti-aliased strokes, so the ground truth is
-where the image says it is. The layout mirrors WFLW's, so the stock WFLW
-configs read it with only ``data_root`` changed::
+``--dataset wflw`` (the default): each image holds one procedurally drawn face
+(jaw contour, brows, nose, eyes with pupils, lips) under a random pose, scale,
+aspect and expression. The 98 landmarks follow WFLW's layout and flip pairs
+(MMPose's ``configs/_base_/datasets/wflw.py``), and every drawn structure is
+drawn *from* the landmarks with sub-pixel, anti-aliased strokes, so the ground
+truth is where the image says it is. The layout mirrors WFLW's, so the stock
+WFLW configs read it with only ``data_root`` changed::
 
     <out-dir>/annotations/face_landmarks_wflw_train.json
     <out-dir>/annotations/face_landmarks_wflw_test.json
     <out-dir>/images/{train,test}/000000.png ...
 
-It stands in for WFLW in the quick start; it says nothing about accuracy on
-real faces.
+``--dataset coco`` and ``--dataset mpii``: images of one to three stick
+figures, with their 17 COCO keypoints or 16 MPII joints, in MMPose's layouts
+(``data/coco/``: ``annotations/person_keypoints_{train,val}2017.json``,
+``{train,val}2017/`` and person detections in
+``person_detection_results/COCO_val2017_detections_AP_H_56_person.json``;
+``data/mpii/``: ``annotations/mpii_{train,val}.json``, ``images/`` and the
+head boxes of the validation people in ``annotations/mpii_gt_val.mat``).
+
+It stands in for the real data in the quick start and the tests; it says
+nothing about accuracy on real images.
 """
 import argparse
 import json
@@ -156,34 +164,42 @@ def render(kpts, image_size, rng):
     return np.clip(img + noise, 0, 255).astype(np.uint8)
 
 
+def face_annotation(kpts, img_id, ann_id):
+    """One face in WFLW's COCO-style annotation format."""
+    x0, y0 = kpts.min(0)
+    x1, y1 = kpts.max(0)
+    w, h = x1 - x0, y1 - y0
+    kp = np.concatenate([kpts, np.full((len(kpts), 1), 2.)], 1)
+    return dict(
+        image_id=img_id, id=ann_id,
+        keypoints=[round(float(v), 4) for v in kp.ravel()],
+        num_keypoints=len(kpts),
+        bbox=[round(float(v), 4) for v in (x0, y0, w, h)],
+        iscrowd=0, area=round(float(w * h), 4), category_id=1,
+        # WFLW's convention: box side / 200 around the box centre;
+        # GetBBoxCenterScale then pads it by 1.25.
+        center=[round(float(x0 + w / 2), 4), round(float(y0 + h / 2), 4)],
+        scale=round(float(max(w, h) / 200.), 4))
+
+
+def draw_face(image_size, rng):
+    """One image with one drawn face: (image, its 98 landmarks)."""
+    kpts = random_pose(face_template(rng), image_size, rng)
+    return render(kpts, image_size, rng), kpts
+
+
 def make_split(out_dir, split, num, image_size, rng, first_id):
     img_dir = osp.join(out_dir, 'images', split)
     os.makedirs(img_dir, exist_ok=True)
     images, annotations = [], []
     for i in range(num):
-        kpts = random_pose(face_template(rng), image_size, rng)
-        img = render(kpts, image_size, rng)
+        img, kpts = draw_face(image_size, rng)
         name = f'{split}/{i:06d}.png'
         cv2.imwrite(osp.join(out_dir, 'images', name), img)
-        x0, y0 = kpts.min(0)
-        x1, y1 = kpts.max(0)
-        w, h = x1 - x0, y1 - y0
         img_id = first_id + i
         images.append(dict(id=img_id, file_name=name, height=image_size,
                            width=image_size))
-        kp = np.concatenate([kpts, np.full((NUM_KEYPOINTS, 1), 2.)], 1)
-        annotations.append(
-            dict(
-                image_id=img_id, id=img_id,
-                keypoints=[round(float(v), 4) for v in kp.ravel()],
-                num_keypoints=NUM_KEYPOINTS,
-                bbox=[round(float(v), 4) for v in (x0, y0, w, h)],
-                iscrowd=0, area=round(float(w * h), 4), category_id=1,
-                # WFLW's convention: box side / 200 around the box centre;
-                # GetBBoxCenterScale then pads it by 1.25.
-                center=[round(float(x0 + w / 2), 4),
-                        round(float(y0 + h / 2), 4)],
-                scale=round(float(max(w, h) / 200.), 4)))
+        annotations.append(face_annotation(kpts, img_id, img_id))
     categories = [
         dict(supercategory='person', id=1, name='face',
              keypoints=[f'kpt-{k}' for k in range(NUM_KEYPOINTS)],
@@ -192,20 +208,262 @@ def make_split(out_dir, split, num, image_size, rng, first_id):
     ann_dir = osp.join(out_dir, 'annotations')
     os.makedirs(ann_dir, exist_ok=True)
     path = osp.join(ann_dir, f'face_landmarks_wflw_{split}.json')
-    with open(path, 'w') as f:
-        json.dump(dict(images=images, annotations=annotations,
-                       categories=categories), f)
+    write_json(path, dict(images=images, annotations=annotations,
+                          categories=categories))
     return path
+
+
+def write_json(path, obj):
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(obj, f)
+
+
+# ---------------------------------------------------------------- people
+# A stick figure in a body frame (x right in the image, y down, height 1,
+# facing the camera: the person's left is the image's right).
+COCO_NAMES = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear',
+              'left_shoulder', 'right_shoulder', 'left_elbow',
+              'right_elbow', 'left_wrist', 'right_wrist', 'left_hip',
+              'right_hip', 'left_knee', 'right_knee', 'left_ankle',
+              'right_ankle')
+MPII_NAMES = ('right_ankle', 'right_knee', 'right_hip', 'left_hip',
+              'left_knee', 'left_ankle', 'pelvis', 'thorax', 'upper_neck',
+              'head_top', 'right_wrist', 'right_elbow', 'right_shoulder',
+              'left_shoulder', 'left_elbow', 'left_wrist')
+COCO_SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12],
+                 [7, 13], [6, 7], [6, 8], [7, 9], [8, 10], [9, 11], [2, 3],
+                 [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]]
+HEAD_RADIUS = 0.065
+
+
+def person_template(rng):
+    """Named joints of a standing or moving person, height about 1."""
+    j = dict(head_top=(0, -1.0), upper_neck=(0, -0.82),
+             thorax=(0, -0.76), pelvis=(0, -0.42))
+    head = np.array((0, -1.0 + HEAD_RADIUS))
+    turn = rng.uniform(-0.4, 0.4)  # head turn, moves the face sideways
+    j['nose'] = head + (turn * HEAD_RADIUS, 0.2 * HEAD_RADIUS)
+    for side, sign in (('left', 1), ('right', -1)):
+        j[f'{side}_eye'] = head + ((sign * 0.4 + turn) * HEAD_RADIUS,
+                                   -0.15 * HEAD_RADIUS)
+        j[f'{side}_ear'] = head + (sign * HEAD_RADIUS, 0)
+        shoulder = np.array((sign * 0.12, -0.76))
+        hip = np.array((sign * 0.08, -0.42))
+        j[f'{side}_shoulder'], j[f'{side}_hip'] = shoulder, hip
+        # limb angles from straight down, outwards for this side
+        upper, lower = rng.uniform(-0.3, 2.0), rng.uniform(-0.5, 1.0)
+        j[f'{side}_elbow'] = shoulder + 0.17 * np.array(
+            (sign * np.sin(upper), np.cos(upper)))
+        j[f'{side}_wrist'] = j[f'{side}_elbow'] + 0.15 * np.array(
+            (sign * np.sin(upper + lower), np.cos(upper + lower)))
+        thigh, shin = rng.uniform(-0.35, 0.5), rng.uniform(-0.6, 0.1)
+        j[f'{side}_knee'] = hip + 0.21 * np.array(
+            (sign * np.sin(thigh), np.cos(thigh)))
+        j[f'{side}_ankle'] = j[f'{side}_knee'] + 0.21 * np.array(
+            (sign * np.sin(thigh + shin), np.cos(thigh + shin)))
+    return {k: np.asarray(v, np.float64) for k, v in j.items()}
+
+
+LIMBS = [('left_shoulder', 'left_elbow'), ('left_elbow', 'left_wrist'),
+         ('right_shoulder', 'right_elbow'), ('right_elbow', 'right_wrist'),
+         ('left_hip', 'left_knee'), ('left_knee', 'left_ankle'),
+         ('right_hip', 'right_knee'), ('right_knee', 'right_ankle'),
+         ('upper_neck', 'thorax')]
+
+
+def draw_people(num, height, rng):
+    """One image of ``num`` people side by side.
+
+    Returns the image and, per person, its joints in image pixels and the
+    pixel area of its drawn silhouette.
+    """
+    width = int(height * 0.6) * num
+    img = render_background(height, width, rng)
+    mask_all = np.zeros((height, width), np.uint8)
+    people = []
+    for i in range(num):
+        size = rng.uniform(0.6, 0.85) * height
+        cx = (i + 0.5) * width / num + rng.uniform(-0.05, 0.05) * height
+        top = rng.uniform(0.04 * height, height - 1.02 * size)
+        joints = {k: v * size + (cx, top + size)
+                  for k, v in person_template(rng).items()}
+        # keep every joint, with the head around it, inside the image
+        pts = np.stack(list(joints.values()))
+        margin = HEAD_RADIUS * size + 2
+        shift = [max(0., margin - pts[:, i].min()) -
+                 max(0., pts[:, i].max() - (extent - 1 - margin))
+                 for i, extent in enumerate((width, height))]
+        joints = {k: v + shift for k, v in joints.items()}
+        color = tuple(int(v) for v in rng.uniform(30, 220, 3))
+        mask = np.zeros_like(mask_all)
+        thick = max(2, int(0.045 * size))
+        for canvas, value in ((img, color), (mask, 255)):
+            torso = [joints[k] for k in ('left_shoulder', 'right_shoulder',
+                                         'right_hip', 'left_hip')]
+            cv2.fillPoly(canvas, [_poly(torso)], value, cv2.LINE_AA, SHIFT)
+            for a, b in LIMBS:
+                cv2.line(canvas, tuple(_poly(joints[a])),
+                         tuple(_poly(joints[b])), value, thick,
+                         cv2.LINE_AA, SHIFT)
+            head = (joints['left_ear'] + joints['right_ear']) / 2
+            cv2.circle(canvas, tuple(_poly(head)),
+                       int(HEAD_RADIUS * size * (1 << SHIFT)), value, -1,
+                       cv2.LINE_AA, SHIFT)
+        people.append(dict(joints=joints, area=int((mask > 127).sum()),
+                           head_size=2 * HEAD_RADIUS * size))
+    for p in people:  # facial points and joints on top, as small dots
+        for k in ('nose', 'left_eye', 'right_eye'):
+            cv2.circle(img, tuple(_poly(p['joints'][k])), 1 << SHIFT,
+                       (20, 20, 20), -1, cv2.LINE_AA, SHIFT)
+    return img, people
+
+
+def render_background(height, width, rng):
+    yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
+    c0, c1 = rng.uniform(40, 215, 3), rng.uniform(40, 215, 3)
+    t = rng.uniform(0, 1) * xx + (1 - rng.uniform(0, 1)) * yy
+    img = c0 * (1 - t[..., None]) + c1 * t[..., None]
+    img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255)
+    return np.ascontiguousarray(img.astype(np.uint8))
+
+
+def person_box(person, width, height):
+    """The person's box (x, y, w, h): its joints padded by the head radius,
+    clipped to the image."""
+    pts = np.stack(list(person['joints'].values()))
+    pad = person['head_size'] / 2
+    x0, y0 = np.maximum(pts.min(0) - pad, 0)
+    x1, y1 = np.minimum(pts.max(0) + pad, (width - 1, height - 1))
+    return [round(float(v), 2) for v in (x0, y0, x1 - x0, y1 - y0)]
+
+
+def coco_annotation(person, img_id, ann_id, width, height):
+    """One person in COCO's keypoint annotation format (all visible)."""
+    kpts = np.array([person['joints'][k] for k in COCO_NAMES])
+    kp = np.concatenate([kpts, np.full((len(kpts), 1), 2.)], 1)
+    x, y, w, h = person_box(person, width, height)
+    return dict(
+        segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]],
+        num_keypoints=len(COCO_NAMES), area=float(person['area']),
+        iscrowd=0, keypoints=[round(float(v), 2) for v in kp.ravel()],
+        image_id=img_id, bbox=[x, y, w, h], category_id=1, id=ann_id)
+
+
+def coco_detections(annotations, rng):
+    """Person detections as MMPose's COCO ``bbox_file`` holds them: one
+    jittered box per person with a high score, and one low-scored box."""
+    dets = []
+    for ann in annotations:
+        x, y, w, h = ann['bbox']
+        jitter = rng.uniform(-0.03, 0.03, 4) * (w, h, w, h)
+        dets.append(dict(
+            bbox=[round(float(v), 2) for v in
+                  np.array([x, y, w, h]) + jitter],
+            category_id=1, image_id=ann['image_id'],
+            score=round(float(rng.uniform(0.8, 1.0)), 4)))
+        dets.append(dict(bbox=[round(float(x), 2), round(float(y), 2),
+                               round(float(w / 3), 2),
+                               round(float(h / 3), 2)],
+                         category_id=1, image_id=ann['image_id'],
+                         score=round(float(rng.uniform(0.05, 0.3)), 4)))
+    return dets
+
+
+def coco_file(images, annotations):
+    categories = [dict(supercategory='person', id=1, name='person',
+                       keypoints=list(COCO_NAMES), skeleton=COCO_SKELETON)]
+    return dict(info=dict(description='hih-plugin synthetic people'),
+                licenses=[], images=images, annotations=annotations,
+                categories=categories)
+
+
+def mpii_annotation(person, image):
+    """One person in MPII's JSON format, as MMPose's MpiiDataset reads it:
+    the box centre and its side / 200 as ``scale``."""
+    pts = np.stack(list(person['joints'].values()))
+    lo, hi = pts.min(0), pts.max(0)
+    return dict(joints=[[round(float(v), 2) for v in person['joints'][k]]
+                        for k in MPII_NAMES],
+                joints_vis=[1] * len(MPII_NAMES), image=image,
+                center=[round(float(v), 2) for v in (lo + hi) / 2],
+                scale=round(float(max(hi - lo) / 200.), 4))
+
+
+def mpii_headboxes(people):
+    """``headboxes_src`` of ``mpii_gt_val.mat``: (corner, xy, person)."""
+    boxes = np.zeros((2, 2, len(people)))
+    for i, person in enumerate(people):
+        head = (person['joints']['head_top'] +
+                person['joints']['upper_neck']) / 2
+        half = person['head_size'] / 2
+        boxes[:, :, i] = (head - half, head + half)
+    return boxes
+
+
+def write_people(out_dir, dataset, split, num_images, height, rng,
+                 first_id, img_prefix, ann_path, extra_path=None):
+    """Draw ``num_images`` images of one to three people each into
+    ``out_dir/img_prefix`` and write their annotations in ``dataset``'s
+    format (``coco`` or ``mpii``) to ``ann_path``; ``extra_path`` gets the
+    person detections (COCO) or the head boxes (MPII)."""
+    images, annotations, people_all = [], [], []
+    for i in range(num_images):
+        img, people = draw_people(int(rng.integers(1, 4)), height, rng)
+        img_id = first_id + i
+        name = f'{img_id:012d}.jpg' if dataset == 'coco' else \
+            f'{img_id:09d}.jpg'
+        os.makedirs(osp.join(out_dir, img_prefix), exist_ok=True)
+        cv2.imwrite(osp.join(out_dir, img_prefix, name), img)
+        h, w = img.shape[:2]
+        images.append(dict(id=img_id, file_name=name, height=h, width=w))
+        for n, person in enumerate(people):
+            if dataset == 'coco':
+                annotations.append(coco_annotation(
+                    person, img_id, img_id * 10 + n, w, h))
+            else:
+                annotations.append(mpii_annotation(person, name))
+            people_all.append(person)
+    if dataset == 'coco':
+        write_json(ann_path, coco_file(images, annotations))
+        if extra_path:
+            write_json(extra_path, coco_detections(annotations, rng))
+    else:
+        write_json(ann_path, annotations)
+        if extra_path:
+            from scipy.io import savemat
+            savemat(extra_path, {'headboxes_src': mpii_headboxes(people_all)})
+    return len(annotations)
+
+
+# MMPose's layouts (the stock configs' data_root, ann_file, data_prefix and
+# the box files they name relative to the working directory)
+LAYOUTS = {
+    'coco': dict(train=('annotations/person_keypoints_train2017.json',
+                        'train2017/', None),
+                 test=('annotations/person_keypoints_val2017.json',
+                       'val2017/', 'person_detection_results/'
+                       'COCO_val2017_detections_AP_H_56_person.json')),
+    'mpii': dict(train=('annotations/mpii_train.json', 'images/', None),
+                 test=('annotations/mpii_val.json', 'images/',
+                       'annotations/mpii_gt_val.mat')),
+}
 
 
 def parse_args():
     parser = argparse.ArgumentParser(
-        description='Write a synthetic 98-landmark face dataset in WFLW '
-        'format')
-    parser.add_argument('--out-dir', default='data/demo_wflw')
-    parser.add_argument('--num-train', type=int, default=200)
-    parser.add_argument('--num-test', type=int, default=20)
-    parser.add_argument('--image-size', type=int, default=256)
+        description='Write a small synthetic dataset in the format of WFLW '
+        '(98 face landmarks), COCO (17 body keypoints, with person '
+        'detections) or MPII (16 joints, with head boxes)')
+    parser.add_argument('--dataset', choices=('wflw', 'coco', 'mpii'),
+                        default='wflw')
+    parser.add_argument('--out-dir', help='default: data/demo_<dataset>')
+    parser.add_argument('--num-train', type=int, default=200,
+                        help='images of the training split')
+    parser.add_argument('--num-test', type=int, default=20,
+                        help='images of the test split')
+    parser.add_argument('--image-size', type=int, default=256,
+                        help='image side (faces) or height (people)')
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args()
 
@@ -215,13 +473,33 @@ def main():
     if args.num_train < 1 or args.num_test < 1 or args.image_size < 32:
         raise SystemExit('error: need --num-train >= 1, --num-test >= 1 and '
                          '--image-size >= 32')
+    out_dir = args.out_dir or f'data/demo_{args.dataset}'
     rng = np.random.default_rng(args.seed)
-    train = make_split(args.out_dir, 'train', args.num_train,
-                       args.image_size, rng, first_id=0)
-    test = make_split(args.out_dir, 'test', args.num_test, args.image_size,
-                      rng, first_id=args.num_train)
-    print(f'wrote {args.num_train} train and {args.num_test} test faces: '
-          f'{train}, {test}')
+    if args.dataset == 'wflw':
+        train = make_split(out_dir, 'train', args.num_train,
+                           args.image_size, rng, first_id=0)
+        test = make_split(out_dir, 'test', args.num_test, args.image_size,
+                          rng, first_id=args.num_train)
+        print(f'wrote {args.num_train} train and {args.num_test} test '
+              f'faces: {train}, {test}')
+        return
+    counts, files = {}, []
+    for split, num, first_id in (('train', args.num_train, 1),
+                                 ('test', args.num_test,
+                                  args.num_train + 1)):
+        ann, prefix, extra = LAYOUTS[args.dataset][split]
+        extra = extra and osp.join(out_dir, extra)
+        counts[split] = write_people(
+            out_dir, args.dataset, split, num, args.image_size, rng,
+            first_id, prefix, osp.join(out_dir, ann), extra)
+        files += [osp.join(out_dir, ann)] + ([extra] if extra else [])
+    box_key = 'bbox_file' if args.dataset == 'coco' else 'headbox_file'
+    print(f'wrote {counts["train"]} train and {counts["test"]} test people '
+          f'in {args.num_train} + {args.num_test} images: '
+          f'{", ".join(files)}\n'
+          f'the stock configs name the {box_key} relative to the working '
+          f'directory: set {{val,test}}_dataloader.dataset.{box_key}='
+          f'{files[-1]}')
 
 
 if __name__ == '__main__':

@@ -11,7 +11,7 @@ from mmengine.config import Config
 import hih_plugin  # noqa: F401
 from hih_plugin.utils.cli import (UserError, check_dataset_paths,
                                   resolve_pretrained)
-from test_configs import (ONE_THREAD, as_cli, fixture_options,
+from tool_options import (ONE_THREAD, as_cli, fixture_options,
                           tiny_model_options)
 
 
@@ -38,6 +38,7 @@ def train_options(name, tmp_path):
             **fixture_options(dataset, root, tmp_path)}
 
 
+@pytest.mark.e2e
 def test_coco_evaluator_ann_file_missing(tmp_path):
     """The data, boxes and model are set, the evaluator's file is not."""
     opts = train_options('hih_coco', tmp_path)
@@ -53,6 +54,7 @@ def test_coco_evaluator_ann_file_missing(tmp_path):
     assert not (tmp_path / 'work').exists()
 
 
+@pytest.mark.e2e
 def test_mpii_head_boxes_missing(tmp_path):
     opts = train_options('hih_mpii', tmp_path)
     for split in ('val', 'test'):
@@ -76,6 +78,7 @@ def test_mpii_head_box_file_missing_on_test(tmp_path):
         check_dataset_paths(cfg, ('test', ))
 
 
+@pytest.mark.e2e
 def test_offline_pretrained_weights_are_one_line(tmp_path):
     """A remote Pretrained source that cannot be fetched (here a port
     nobody listens on) stops the run before the runner starts."""

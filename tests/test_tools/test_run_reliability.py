@@ -1,29 +1,22 @@
 """Training runs that never rot silently: NaN guards, diverging runs that
-stop cleanly, reproducible augmentation, H3R resume."""
+stop cleanly, H3R resume. The hook's and the transforms' own tests are in
+tests/test_engine/ and tests/test_datasets/."""
 import glob
 import json
 import os.path as osp
-from types import SimpleNamespace
 
-import cv2
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
-from mmengine.runner import set_random_seed
-from mmpose.registry import DATASETS, HOOKS, MODELS, TRANSFORMS
+from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers our parts
 from conftest import ROOT, fixture_dir, run_tool
-from hih_plugin.engine import NonFiniteTrainingError
 from hih_plugin.utils.checkpoint import load_file
-from test_h3r_train import cfg_options as h3r_options
-from test_hih_train import read_scalars, tiny_overrides
-
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*.py')) +
-                 glob.glob(osp.join(ROOT, 'configs', 'mix', '*.py')))
+from tool_options import cfg_options as h3r_options
+from tool_options import read_scalars, tiny_overrides
 
 
 def error_lines(proc):
@@ -83,80 +76,6 @@ def test_diverging_run_stops_with_one_error_and_no_non_finite_checkpoint(
     assert f'last good checkpoint is {work_dir}/epoch_1.pth' in errors[0]
     assert not any(osp.basename(c).startswith('epoch_2') for c in ckpts)
     assert all(finite_state(c) for c in ckpts)
-
-
-def test_checkpoint_with_non_finite_weights_is_refused():
-    hook = HOOKS.build(dict(type='StopOnNonFiniteHook'))
-    hub = MessageHub.get_instance('test_nonfinite_ckpt')
-    runner = SimpleNamespace(message_hub=hub, iter=7, epoch=3)
-    hub.update_info('last_ckpt', 'work/epoch_2.pth')
-    good = dict(state_dict=dict(w=torch.ones(3), n=torch.tensor(5)))
-    hook.before_save_checkpoint(runner, good)
-    hub.update_info('last_ckpt', 'work/epoch_3.pth')  # about to be written
-    bad = dict(state_dict=dict(w=torch.tensor([1., float('inf')])))
-    with pytest.raises(NonFiniteTrainingError,
-                       match=r'weight w holds NaN/inf.*epoch_2\.pth'):
-        hook.before_save_checkpoint(runner, bad)
-
-
-@pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
-def test_every_config_stops_on_non_finite_loss(config):
-    cfg = Config.fromfile(config)
-    assert cfg.default_hooks.nonfinite == dict(type='StopOnNonFiniteHook')
-
-
-# --- reproducible augmentation ------------------------------------------
-
-
-def pipeline_batches(cfg, seed):
-    set_random_seed(seed, deterministic=True)
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    return [dataset[i % len(dataset)] for i in range(16)]
-
-
-@pytest.mark.timeout(60)
-def test_same_seed_same_hih_wflw_batches():
-    root = fixture_dir('wflw')
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'hih_wflw.py'))
-    cfg.train_dataloader.dataset.update(
-        data_root=root, ann_file='test_wflw.json', data_prefix=dict(img=''))
-    init_default_scope('mmpose')
-    a, b = pipeline_batches(cfg, 0), pipeline_batches(cfg, 0)
-    for x, y in zip(a, b):
-        assert torch.equal(x['inputs'], y['inputs'])
-        assert np.array_equal(x['data_samples'].gt_fields.heatmaps,
-                              y['data_samples'].gt_fields.heatmaps)
-    c = pipeline_batches(cfg, 1)
-    assert not all(torch.equal(x['inputs'], y['inputs'])
-                   for x, y in zip(a, c))
-
-
-def test_random_gaussian_blur_draws_from_the_seeded_numpy_rng():
-    img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)
-    blur = TRANSFORMS.build(dict(type='RandomGaussianBlur', prob=1.,
-                                 kernel_size=(3, 7)))
-    np.random.seed(0)
-    outs = [blur(dict(img=img.copy()))['img'] for _ in range(30)]
-    blurred = {k: cv2.GaussianBlur(img, (k, k), 0) for k in (3, 5, 7)}
-    sizes = [next(k for k, b in blurred.items() if np.array_equal(o, b))
-             for o in outs]
-    assert set(sizes) == {3, 5, 7}  # every odd size in the range is drawn
-    np.random.seed(0)
-    assert all(np.array_equal(blur(dict(img=img.copy()))['img'], o)
-               for o in outs)
-    never = TRANSFORMS.build(dict(type='RandomGaussianBlur', prob=0.))
-    assert np.array_equal(never(dict(img=img.copy()))['img'], img)
-    with pytest.raises(ValueError, match='odd'):
-        TRANSFORMS.build(dict(type='RandomGaussianBlur', kernel_size=(2, 6)))
-
-
-@pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
-def test_no_config_uses_albumentations(config):
-    """albumentations' RNG is out of MMEngine's reach (see
-    RandomGaussianBlur); every other random transform of ours draws from
-    numpy's global RNG, which MMEngine seeds."""
-    pipeline = Config.fromfile(config).train_dataloader.dataset.pipeline
-    assert not any(t['type'] == 'Albumentation' for t in pipeline)
 
 
 # --- H3R: a resumed run draws the straight run's roundings ---------------

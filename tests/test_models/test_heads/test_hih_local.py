@@ -7,8 +7,8 @@ import torch
 from conftest import fixture_dir, run_tool
 from mmengine.registry import init_default_scope
 from mmpose.registry import KEYPOINT_CODECS, MODELS
-from test_hih_model import samples, tiny_codec, tiny_model
-from test_hih_train import read_scalars, tiny_overrides
+from test_hih_head import samples, tiny_codec, tiny_model
+from tool_options import read_scalars, tiny_overrides
 
 import hih_plugin  # noqa: F401
 from hih_plugin.models.heads.hih_head import LocalDecimalReadout
@@ -186,6 +186,7 @@ ONE_CELL = [
 LONGER = ['train_cfg.max_epochs=30', 'train_cfg.val_interval=30']
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize('variant', [
     LONGER,  # the config's: 3-cell bins trained at the neighbours

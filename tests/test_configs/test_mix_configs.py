@@ -77,6 +77,7 @@ def train_one_iteration(config, dataset, tmp_path, *extra):
     return text
 
 
+@pytest.mark.e2e
 def test_hih_mix_trains_one_iteration(tmp_path):
     # HRNetV2-W18 with one module of one block per stage: same branches and
     # widths (270 channels into the head), a fraction of the CPU time.
@@ -89,6 +90,7 @@ def test_hih_mix_trains_one_iteration(tmp_path):
     assert 'NME' in text
 
 
+@pytest.mark.e2e
 def test_h3r_mix_trains_one_iteration(tmp_path):
     # ResNet-18 with slim deconvolutions instead of ResNet-50: the recipe's
     # codec, head and loss are what this checks, within a CPU time budget.

@@ -6,8 +6,6 @@ Each config builds its full-size model and runs it once; shrunk through
 validates once on the matching MMPose fixture through ``tools/train.py``,
 reporting the metrics the dataset's papers report.
 """
-import glob
-import json
 import os
 import os.path as osp
 
@@ -21,126 +19,15 @@ from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers the plugin's modules
 from hih_plugin.utils.cli import UserError, check_dataset_paths
+from tool_options import (DATASETS, ONE_THREAD, SPLITS, as_cli,
+                          fixture_options, read_scalars, tiny_model_options)
 
-FACE_KEYS = ('NME', 'FR@10', 'AUC@10')
-# fixture folder -> annotation file, optional person boxes, reported metrics
-DATASETS = {
-    'wflw': dict(ann_file='test_wflw.json', keys=FACE_KEYS),
-    'cofw': dict(ann_file='test_cofw.json', keys=FACE_KEYS),
-    '300w': dict(ann_file='test_300w.json', keys=FACE_KEYS),
-    'aflw': dict(ann_file='test_aflw.json', keys=FACE_KEYS),
-    'mpii': dict(ann_file='test_mpii.json', keys=('PCK', )),  # PCKh@0.5
-    'coco': dict(
-        ann_file='test_coco.json',
-        bbox_file='test_coco_det_AP_H_56.json',
-        keys=('coco/AP', )),
-}
 CONFIGS = [f'{m}_{name}' for m in ('hih', 'h3r') for name in DATASETS
            ] + ['hih-local_wflw']
-SPLITS = ('train', 'val', 'test')
-# One thread: the tiny models gain nothing from more, and on a loaded
-# machine torch's default thread pool makes them tens of times slower.
-ONE_THREAD = {'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
 
 
 def config_path(name):
     return osp.join(ROOT, 'configs', f'{name}.py')
-
-
-def tiny_model_options(cfg):
-    """``--cfg-options`` entries that shrink the config's model to a few
-    channels, whatever its backbone, without pretrained weights."""
-    backbone, head = cfg.model.backbone, cfg.model.head
-    if backbone.type == 'HIHHourglass':
-        opts = {
-            'model.backbone.num_stacks': 1,
-            'model.backbone.feat_channels': 16,
-            'model.backbone.depth': 2,
-            'model.head.in_channels': 16,
-        }
-    elif backbone.type == 'HRNet':
-        # the layout of the config's HRNet, with one block per branch
-        channels = (4, 8, 16, 32)
-        opts = {
-            'model.backbone.init_cfg': None,
-            'model.backbone.extra.stage1.num_blocks': (1, ),
-            'model.backbone.extra.stage1.num_channels': (8, ),
-        }
-        for stage, branches in (('stage2', 2), ('stage3', 3), ('stage4', 4)):
-            key = f'model.backbone.extra.{stage}'
-            opts[f'{key}.num_modules'] = 1
-            opts[f'{key}.num_blocks'] = (1, ) * branches
-            opts[f'{key}.num_channels'] = channels[:branches]
-        # HRNetV2 (faces) concatenates all branches; HRNet (body) gives
-        # the first branch only
-        concat = cfg.model.get('neck', {}).get('concat', False)
-        in_channels = sum(channels) if concat else channels[0]
-        opts['model.head.in_channels'] = in_channels
-        if head.get('conv_out_channels'):
-            opts['model.head.conv_out_channels'] = (in_channels, )
-    else:
-        raise NotImplementedError(f'no tiny variant of {backbone.type}')
-    if head.type == 'HIHHead':
-        opts['model.head.decimal_channels'] = 16
-    return opts
-
-
-def fixture_options(name, root, tmp_path):
-    """``--cfg-options`` entries that point every split at the fixture
-    folder ``root``: one training iteration (2 samples, batch 2), one epoch,
-    validation over the whole fixture."""
-    spec = DATASETS[name]
-    opts = {
-        'train_cfg.max_epochs': 1,
-        'train_cfg.val_interval': 1,
-        'train_dataloader.dataset.indices': 2,
-        'default_hooks.logger.interval': 1,
-        'randomness.seed': 0,
-    }
-    for split in SPLITS:
-        opts.update({
-            f'{split}_dataloader.dataset.data_root': root,
-            f'{split}_dataloader.dataset.ann_file': spec['ann_file'],
-            f'{split}_dataloader.dataset.data_prefix.img': '',
-            f'{split}_dataloader.batch_size': 2,
-            f'{split}_dataloader.num_workers': 0,
-            f'{split}_dataloader.persistent_workers': False,
-        })
-    for split in ('val', 'test'):
-        if 'bbox_file' in spec:
-            opts[f'{split}_dataloader.dataset.bbox_file'] = osp.join(
-                root, spec['bbox_file'])
-        if name == 'mpii':
-            opts[f'{split}_dataloader.dataset.headbox_file'] = (
-                mpii_headbox_file(root, tmp_path))
-        if name == 'coco':
-            opts[f'{split}_evaluator.ann_file'] = osp.join(
-                root, spec['ann_file'])
-    return opts
-
-
-def mpii_headbox_file(root, tmp_path):
-    """A stand-in for ``mpii_gt_val.mat``, which the fixture lacks and
-    ``MpiiPCKAccuracy`` needs: a 50 x 50 px head box per annotation."""
-    from scipy.io import savemat
-    path = str(tmp_path / 'headboxes.mat')
-    with open(osp.join(root, DATASETS['mpii']['ann_file'])) as f:
-        count = len(json.load(f))
-    boxes = np.zeros((2, 2, count))  # [corner, xy, annotation]
-    boxes[1] = 50.0
-    savemat(path, {'headboxes_src': boxes})
-    return path
-
-
-def as_cli(opts):
-    return [f'{key}={value}' for key, value in opts.items()]
-
-
-def read_scalars(work_dir):
-    paths = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
-    assert len(paths) == 1, paths
-    with open(paths[0]) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 @pytest.mark.parametrize('name', CONFIGS)
@@ -171,6 +58,7 @@ def test_full_size_model_builds_and_runs(name):
     assert heatmaps.shape[-3:] == (num_keypoints, heatmap_h, heatmap_w)
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize('name', CONFIGS)
 def test_train_one_iteration_and_validate_on_fixture(name, tmp_path):
@@ -240,6 +128,7 @@ def test_mmpose_data_layout_passes_path_check(name, tmp_path, monkeypatch):
     check_dataset_paths(cfg, SPLITS)
 
 
+@pytest.mark.e2e
 def test_train_tool_stops_before_training_without_annotations(tmp_path):
     """End to end: tools/train.py on a data root without the annotation
     file exits with one line naming it, before the runner starts."""

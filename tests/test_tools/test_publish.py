@@ -14,7 +14,7 @@ import yaml
 from conftest import ROOT, fixture_dir, run_tool
 from mmengine.config import Config
 
-from test_configs import (ONE_THREAD, as_cli, fixture_options,
+from tool_options import (ONE_THREAD, as_cli, fixture_options,
                           tiny_model_options)
 
 modelindex = pytest.importorskip('modelindex')

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, fixture_dir
 from mmengine.config import Config
 
-from test_configs import (ONE_THREAD, as_cli, fixture_options, read_scalars,
+from tool_options import (ONE_THREAD, as_cli, fixture_options, read_scalars,
                           tiny_model_options)
 
 pytest.importorskip('mim', reason='openmim is installed by make install')

@@ -6,8 +6,6 @@ import json
 import os
 import os.path as osp
 import pickle
-import subprocess
-import sys
 import zipfile
 from collections import Counter, OrderedDict
 
@@ -15,13 +13,13 @@ import mmpose
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, fixture_dir, run_tool
+from conftest import fixture_dir, run_tool
 from mmengine.logging import HistoryBuffer
-from test_tools import STOCK_CFG, read_scalars, wflw_options
+from tool_options import (STOCK_CFG, annotated_image, read_scalars,
+                          wflw_options)
 
 from hih_plugin.utils.checkpoint import CheckpointError, load_file
 
-FACE_IMG = '7_Cheering_Cheering_7_16.jpg'
 
 # Runs stock MMPose training in a process that never imports hih_plugin,
 # then reads the checkpoint it wrote with plain pickle (a file this very
@@ -48,12 +46,9 @@ def stock(tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('stock')
     train = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools',
                      'train.py')
-    proc = subprocess.run(
-        [sys.executable, '-c', STOCK_TRAIN, train, work_dir / 'hub.json',
-         STOCK_CFG, '--work-dir', work_dir, '--cfg-options',
-         *wflw_options(root, max_epochs=1)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_tool(None, STOCK_TRAIN, train, work_dir / 'hub.json', STOCK_CFG,
+             '--work-dir', work_dir, '--cfg-options',
+             *wflw_options(root, max_epochs=1))
     ckpt = work_dir / 'epoch_1.pth'
     return dict(root=root, ckpt=ckpt, work_dir=work_dir,
                 hub=json.loads((work_dir / 'hub.json').read_text()))
@@ -117,12 +112,9 @@ json.dump(dict(hub=hub, iter=runner.iter), open(out, 'w'))
 
 def test_resumed_message_hub_equals_saved(stock, tmp_path):
     out = tmp_path / 'hub.json'
-    proc = subprocess.run(
-        [sys.executable, '-c', RESUMED_HUB, out, STOCK_CFG, '--work-dir',
-         tmp_path, '--resume', stock['ckpt'], '--cfg-options',
-         *wflw_options(stock['root'], max_epochs=2)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_tool(None, RESUMED_HUB, out, STOCK_CFG, '--work-dir', tmp_path,
+             '--resume', stock['ckpt'], '--cfg-options',
+             *wflw_options(stock['root'], max_epochs=2))
     resumed = json.loads(out.read_text())
     assert resumed['hub'] == stock['hub']
     assert resumed['iter'] > 0
@@ -215,17 +207,11 @@ def test_os_system_payloads_are_live(tmp_path):
 TOOLS = ('test.py', 'demo.py', 'publish_model.py', 'train.py')
 
 
-def run_forks(tmp, spec, timeout):
-    """Run ``[[tool, args], ...]`` through tests/tool_forks.py, each tool in
-    its own forked child; returns their results (exit status, output, peak
-    memory) in order."""
-    (tmp / 'spec.json').write_text(json.dumps(spec))
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tests', 'tool_forks.py'),
-         tmp / 'spec.json', tmp / 'results.json'],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((tmp / 'results.json').read_text())
+def run_each(runs):
+    """Run ``[(tool, args), ...]`` in the tool server, each in its own
+    forked child; returns their CompletedProcess (with ``maxrss_kb``, the
+    peak memory) in order."""
+    return [run_tool(tool, *args, check=False) for tool, args in runs]
 
 
 def tool_args(tool, ckpt, root, tmp):
@@ -233,8 +219,9 @@ def tool_args(tool, ckpt, root, tmp):
     if tool == 'test.py':
         return [STOCK_CFG, ckpt, '--work-dir', tmp, '--cfg-options', *opts]
     if tool == 'demo.py':
-        return [osp.join(root, FACE_IMG), STOCK_CFG, ckpt, '--out-file',
-                osp.join(tmp, 'vis.png'), '--device', 'cpu']
+        img = annotated_image(root, 'test_wflw.json')[0]
+        return [img, STOCK_CFG, ckpt, '--out-file', osp.join(tmp, 'vis.png'),
+                '--device', 'cpu']
     if tool == 'publish_model.py':
         return [STOCK_CFG, ckpt, osp.join(tmp, 'metrics.json'), '--out-dir',
                 osp.join(tmp, 'zoo'), '--collection', 'HRNet']
@@ -251,20 +238,20 @@ def tool_runs(stock, tmp_path_factory):
     payloads['good'] = (stock['ckpt'], None)
     (tmp / 'metrics.json').write_text('{"NME": 0.1}')
     runs = [(tool, name) for tool in TOOLS for name in payloads]
-    spec = [[tool, [str(a) for a in tool_args(
-        tool, payloads[name][0], stock['root'], tmp / f'{tool}-{name}')]]
-        for tool, name in runs]
     for tool, name in runs:
         os.makedirs(tmp / f'{tool}-{name}')
         (tmp / f'{tool}-{name}' / 'metrics.json').write_text('{"NME": 0.1}')
-    return dict(zip(runs, run_forks(tmp, spec, 900))), payloads, marker
+    results = run_each([
+        (tool, tool_args(tool, payloads[name][0], stock['root'],
+                         tmp / f'{tool}-{name}')) for tool, name in runs])
+    return dict(zip(runs, results)), payloads, marker
 
 
 @pytest.mark.parametrize('tool', TOOLS)
 def test_good_checkpoint_passes_every_tool(tool_runs, tool):
     runs, _, _ = tool_runs
     res = runs[(tool, 'good')]
-    assert res['returncode'] == 0, res['stderr'][-3000:]
+    assert res.returncode == 0, res.stderr[-3000:]
 
 
 PAYLOADS = ('object_array', 'negative_offset', 'class_state',
@@ -277,17 +264,17 @@ PAYLOADS = ('object_array', 'negative_offset', 'class_state',
 def test_payload_is_refused_in_one_line(tool_runs, tool, payload):
     runs, payloads, marker = tool_runs
     res = runs[(tool, payload)]
-    assert res['returncode'] == 2, res['stderr'][-3000:]
-    errors = [ln for ln in res['stderr'].splitlines()
+    assert res.returncode == 2, res.stderr[-3000:]
+    errors = [ln for ln in res.stderr.splitlines()
               if ln.startswith('error:')]
-    assert len(errors) == 1, res['stderr'][-3000:]
+    assert len(errors) == 1, res.stderr[-3000:]
     assert payloads[payload][1] in errors[0]
     assert 'weights_only' not in errors[0]
-    assert 'Traceback' not in res['stderr']
+    assert 'Traceback' not in res.stderr
     assert not marker.exists()
     # refusing takes no more memory than using a good checkpoint
-    good = runs[(tool, 'good')]['maxrss_kb']
-    assert res['maxrss_kb'] < good * 1.1 + 50_000
+    good = runs[(tool, 'good')].maxrss_kb
+    assert res.maxrss_kb < good * 1.1 + 50_000
 
 
 # ------------------------------------------------- resume needs a run
@@ -306,10 +293,9 @@ def resume_runs(stock, tmp_path_factory):
     state[key] = torch.zeros(3, *state[key].shape[1:])
     files['shape'] = tmp / 'shape.pth'
     torch.save(dict(ckpt, state_dict=state), files['shape'])
-    spec = [['train.py', [str(a) for a in tool_args(
-        'train.py', path, stock['root'], tmp / name)]]
-        for name, path in files.items()]
-    return dict(zip(files, run_forks(tmp, spec, 600)))
+    return dict(zip(files, run_each(
+        [('train.py', tool_args('train.py', path, stock['root'], tmp / name))
+         for name, path in files.items()])))
 
 
 @pytest.mark.parametrize('name, fragments', [
@@ -320,13 +306,13 @@ def resume_runs(stock, tmp_path_factory):
 ])
 def test_resume_refuses_what_cannot_resume(resume_runs, name, fragments):
     res = resume_runs[name]
-    assert res['returncode'] == 2, res['stderr'][-3000:]
-    errors = [ln for ln in res['stderr'].splitlines()
+    assert res.returncode == 2, res.stderr[-3000:]
+    errors = [ln for ln in res.stderr.splitlines()
               if ln.startswith('error:')]
-    assert len(errors) == 1, res['stderr'][-3000:]
+    assert len(errors) == 1, res.stderr[-3000:]
     for fragment in fragments:
         assert fragment in errors[0]
-    assert 'Traceback' not in res['stderr']
+    assert 'Traceback' not in res.stderr
 
 
 # ------------------------------------------------------- in-process units
@@ -496,9 +482,7 @@ print(outcomes['loaded'], outcomes['refused'])
 
 def test_mutated_pickles_load_or_are_refused(tmp_path):
     pytest.importorskip('hypothesis')
-    proc = subprocess.run([sys.executable, '-c', FUZZ, tmp_path],
-                          cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = run_tool(None, FUZZ, tmp_path, timeout=300, check=False)
     # a crash of the interpreter would show as a negative return code
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded, refused = map(int, proc.stdout.split()[-2:])

@@ -128,6 +128,7 @@ def data_options(root, ann):
                                ('data_prefix.img', ''))]
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(60)
 def test_train_tool_malformed_json(wflw):
     root, _ = wflw
@@ -139,6 +140,7 @@ def test_train_tool_malformed_json(wflw):
     assert_one_error_line(proc, str(path), 'not valid JSON')
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(60)
 def test_test_tool_keypoint_count(tmp_path):
     # a tiny HIH that fits its checkpoint, tested on 68-point 300W faces
@@ -158,6 +160,7 @@ def test_test_tool_keypoint_count(tmp_path):
     assert_one_error_line(proc, 'has 68 keypoints, but WFLWDataset has 98')
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(60)
 @pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU-only box')
 def test_amp_without_gpu(tmp_path):

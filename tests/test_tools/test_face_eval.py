@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT, fixture_dir, run_tool
 from mmengine.config import Config
 
-from test_configs import ONE_THREAD, as_cli, tiny_model_options
+from tool_options import ONE_THREAD, as_cli, tiny_model_options
 
 CONFIG = osp.join(ROOT, 'configs', 'hih_wflw.py')
 WFLW_SPLITS = ('full', 'pose', 'expression', 'illumination', 'make-up',

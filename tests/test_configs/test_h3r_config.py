@@ -10,7 +10,7 @@ from mmengine.config import Config
 import hih_plugin  # noqa: F401  registers the H3R parts
 from mmpose.evaluation.metrics import NME
 from mmpose.registry import KEYPOINT_CODECS, MODELS
-from test_h3r_train import TINY_HRNET
+from tool_options import TINY_HRNET
 
 STOCK = Config.fromfile(osp.join(
     osp.dirname(mmpose.__file__), '.mim', 'configs', 'face_2d_keypoint',

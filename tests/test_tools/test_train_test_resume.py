@@ -1,9 +1,7 @@
-"""The foundation: train, test and resume through our tools, and their errors."""
+"""The foundation: train, test and resume through our tools; their errors."""
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import mmpose
 import pytest
@@ -11,39 +9,7 @@ import torch
 from conftest import ROOT, fixture_dir, run_tool
 
 from hih_plugin.utils.checkpoint import load_file
-
-# MMPose's stock HRNetV2 WFLW config, shrunk for the CPU.
-STOCK_CFG = osp.join(osp.dirname(__file__), 'configs', 'tiny_hrnetv2_wflw.py')
-
-
-def wflw_options(root, max_epochs):
-    """Point the stock HRNetV2 WFLW config at the fixture, tiny and offline."""
-    opts = [
-        f'train_cfg.max_epochs={max_epochs}',
-        'default_hooks.checkpoint.interval=1',
-        'default_hooks.logger.interval=1',
-        'param_scheduler=[]',
-    ]
-    for split in ('train', 'val', 'test'):
-        opts += [
-            f'{split}_dataloader.batch_size=2',
-            f'{split}_dataloader.num_workers=0',
-            f'{split}_dataloader.persistent_workers=False',
-            f'{split}_dataloader.dataset.data_root={root}',
-            f'{split}_dataloader.dataset.ann_file=test_wflw.json',
-            f'{split}_dataloader.dataset.data_prefix.img=',
-        ]
-    return opts
-
-
-def read_scalars(work_dir):
-    """The per-iteration log records that MMEngine wrote as JSON lines."""
-    paths = []
-    for dirpath, _, files in os.walk(work_dir):
-        paths += [osp.join(dirpath, f) for f in files if f == 'scalars.json']
-    assert paths, f'no scalars.json under {work_dir}'
-    with open(sorted(paths)[-1]) as f:
-        return [json.loads(line) for line in f if line.strip()]
+from tool_options import STOCK_CFG, read_scalars, wflw_options
 
 
 @pytest.fixture(scope='module')
@@ -164,22 +130,16 @@ def test_import_registers_every_part():
             '(METRICS, ["FailureRateAUC"])):\n'
             '    for name in names:\n'
             '        assert reg.get(name) is not None, name\n')
-    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_tool(None, code, timeout=300)
 
 
 def test_stock_mmpose_train_runs_our_config(tmp_path):
     """MMPose's own tools/train.py runs our config: custom_imports suffices."""
-    from test_hih_train import tiny_overrides
+    from tool_options import tiny_overrides
     root = fixture_dir('wflw')
     stock_train = osp.join(
         osp.dirname(mmpose.__file__), '.mim', 'tools', 'train.py')
-    proc = subprocess.run(
-        [sys.executable, stock_train,
-         osp.join(ROOT, 'configs', 'hih_wflw.py'), '--work-dir', tmp_path,
-         '--cfg-options', *tiny_overrides(root), 'train_cfg.max_epochs=1',
-         'train_cfg.val_interval=1'],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_tool(stock_train, osp.join(ROOT, 'configs', 'hih_wflw.py'),
+             '--work-dir', tmp_path, '--cfg-options', *tiny_overrides(root),
+             'train_cfg.max_epochs=1', 'train_cfg.val_interval=1')
     assert any('NME' in r for r in read_scalars(tmp_path))

@@ -10,14 +10,12 @@ import pytest
 from conftest import ROOT, fixture_dir, run_tool
 from ecosystem_utils import (data_options, save_random_weights,
                              tiny_h3r_coco, tiny_hih_wflw)
+from tool_options import annotated_image
 
 mmcv = pytest.importorskip('mmcv')
 pytest.importorskip('mmpose')
 
 DET_CONFIG = osp.join(ROOT, 'tests', 'configs', 'tiny_rpn_det.py')
-PERSON_IMG = '000000196141.jpg'
-PERSON_BOXES = [[248, 74, 418, 375], [454, 207, 631, 418]]  # from the GT
-FACE_IMG = '7_Cheering_Cheering_7_16.jpg'
 
 
 @pytest.fixture(scope='module')
@@ -27,8 +25,8 @@ def person(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('person')
     config = tiny_h3r_coco(tmp / 'tiny_h3r_coco.py', root)
     ckpt = save_random_weights(config, tmp / 'h3r.pth')
-    return dict(root=root, config=config, ckpt=ckpt,
-                img=osp.join(root, PERSON_IMG))
+    img, boxes = annotated_image(root, 'test_coco.json')  # the GT's boxes
+    return dict(root=root, config=config, ckpt=ckpt, img=img, boxes=boxes)
 
 
 @pytest.fixture(scope='module')
@@ -39,7 +37,7 @@ def face(tmp_path_factory):
     config = tiny_hih_wflw(tmp / 'tiny_hih_wflw.py', root)
     ckpt = save_random_weights(config, tmp / 'hih.pth')
     return dict(root=root, config=config, ckpt=ckpt,
-                img=osp.join(root, FACE_IMG))
+                img=annotated_image(root, 'test_wflw.json')[0])
 
 
 @pytest.fixture(scope='module')
@@ -72,9 +70,9 @@ def test_demo_person_with_given_boxes(person, tmp_path):
     out = tmp_path / 'person.png'
     proc = run_tool('demo.py', person['img'], person['config'],
                     person['ckpt'], '--device', 'cpu', '--draw-bbox',
-                    '--kpt-thr', '0', '--bboxes', *sum(PERSON_BOXES, []),
+                    '--kpt-thr', '0', '--bboxes', *sum(person['boxes'], []),
                     '--out-file', out)
-    assert '2 instance(s) drawn' in proc.stdout
+    assert f'{len(person["boxes"])} instance(s) drawn' in proc.stdout
     assert_png_like(out, person['img'])
 
 
@@ -191,7 +189,7 @@ def test_demo_cfg_options_and_no_keypoint_message(tmp_path):
     import argparse
 
     from mmengine.config import Config, DictAction
-    from test_hih_train import tiny_overrides
+    from tool_options import tiny_overrides
     root = fixture_dir('wflw')
     config = osp.join(ROOT, 'configs', 'hih_wflw.py')
     opts = [o for o in tiny_overrides(root) if o.startswith('model.')]
@@ -203,7 +201,7 @@ def test_demo_cfg_options_and_no_keypoint_message(tmp_path):
     cfg_file = tmp_path / 'trained.py'
     cfg.dump(str(cfg_file))
     ckpt = save_random_weights(str(cfg_file), tmp_path / 'hih.pth')
-    img = osp.join(root, FACE_IMG)
+    img = annotated_image(root, 'test_wflw.json')[0]
 
     out = tmp_path / 'refused.png'
     proc = run_tool('demo.py', img, config, ckpt, '--device', 'cpu',
