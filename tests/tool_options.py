@@ -4,6 +4,8 @@ one process, one torch thread."""
 import glob
 import json
 import os.path as osp
+import subprocess
+import sys
 
 import numpy as np
 from conftest import ROOT
@@ -247,3 +249,16 @@ def annotated_image(root, ann_file):
                 [int(x), int(y), int(x + w), int(y + h)])
     image = max(coco['images'], key=lambda i: len(boxes.get(i['id'], [])))
     return osp.join(root, image['file_name']), boxes[image['id']]
+
+
+def run_forks(tmp, spec, timeout):
+    """Run ``[[tool, args], ...]`` through tests/tool_forks.py, each tool in
+    its own forked child; returns their results (exit status, output, peak
+    memory) in order."""
+    (tmp / 'spec.json').write_text(json.dumps(spec))
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tests', 'tool_forks.py'),
+         tmp / 'spec.json', tmp / 'results.json'],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((tmp / 'results.json').read_text())

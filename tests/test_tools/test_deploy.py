@@ -11,8 +11,7 @@ import pytest
 
 from conftest import ROOT, fixture_dir
 from ecosystem_utils import H3R_MIX, HIH_MIX, NO_DOWNLOAD, data_options
-from test_checkpoint_safety import run_forks
-from test_h3r_train import TINY_HRNET
+from tool_options import TINY_HRNET, run_forks
 
 for _module in ('onnx', 'onnxruntime'):
     pytest.importorskip(
