@@ -173,7 +173,8 @@ def test_read_image_names_the_problem(tmp_path, content, reason):
 @pytest.mark.parametrize('coords,reason', [
     ([0, 0, 10], 'four numbers per box'),
     ([10, 10, 5, 20], 'is empty'),
-    ([5000, 0, 6000, 10], 'outside'),
+    ([250, 0, 300, 10], 'outside'),
+    ([5000, 0, 6000, 10], 'not a box of the 200x100 image'),
 ])
 def test_bad_boxes_are_refused(coords, reason):
     import numpy as np
