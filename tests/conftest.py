@@ -66,6 +66,14 @@ def fixture_dir(name: str) -> str:
     return _generated[name]
 
 
+@pytest.fixture(scope='session', autouse=True)
+def _tool_server(request):
+    """Start the tool server before the first end-to-end test, so that its
+    imports count in no test's time limit (setup.cfg: timeout_func_only)."""
+    if any(item.get_closest_marker('e2e') for item in request.session.items):
+        ToolServer.start()
+
+
 def pytest_sessionfinish(session):
     import shutil
     for root in _generated.values():
@@ -80,20 +88,34 @@ class ToolServer:
     proc = None
 
     @classmethod
-    def run(cls, script, args, env, timeout):
+    def start(cls):
+        """Start the server, if it is not running, and wait until it has
+        imported the stack."""
         if cls.proc is None or cls.proc.poll() is not None:
             cls.proc = subprocess.Popen(
                 [sys.executable, osp.join(ROOT, 'tests', 'tool_forks.py'),
                  '--serve'], cwd=ROOT, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, text=True, start_new_session=True)
+            if cls.proc.stdout.readline().strip() != 'ready':
+                raise RuntimeError('tests/tool_forks.py --serve exited '
+                                   f'{cls.stop()} before it was ready')
+
+    @classmethod
+    def run(cls, script, args, env, timeout):
+        cls.start()
         request = dict(script=script, args=args, env=env, timeout=timeout)
+        cls.proc.stdin.write(json.dumps(request) + '\n')
+        cls.proc.stdin.flush()
+        pid = json.loads(cls.proc.stdout.readline() or '{}').get('pid')
         try:
-            cls.proc.stdin.write(json.dumps(request) + '\n')
-            cls.proc.stdin.flush()
             line = cls.proc.stdout.readline()
         except BaseException:
-            # e.g. pytest-timeout: the run is still going; start afresh
-            cls.stop()
+            # e.g. pytest-timeout: end the run, keep the server
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:  # ended already, or not yet its own group
+                os.kill(pid, signal.SIGKILL)
+            cls.proc.stdout.readline()
             raise
         if not line:
             code = cls.stop()

@@ -93,7 +93,7 @@ def _child(path, args, out_path, err_path, env):
         os._exit(code)
 
 
-def run_one(script, args, tmp, env=None, timeout=None):
+def run_one(script, args, tmp, env=None, timeout=None, on_fork=None):
     """Fork, run ``tools/<script>`` (or an absolute path; ``None``: the code
     ``args[0]``) with ``args``, wait; a run past ``timeout`` seconds is
     killed with its children."""
@@ -105,6 +105,8 @@ def run_one(script, args, tmp, env=None, timeout=None):
     pid = os.fork()
     if pid == 0:
         _child(path, [str(a) for a in args], out_path, err_path, env)
+    if on_fork:
+        on_fork(pid)
     deadline = timeout and time.monotonic() + timeout
     timed_out = False
     while True:
@@ -131,11 +133,14 @@ def run_one(script, args, tmp, env=None, timeout=None):
 
 
 def serve():
+    print('ready', flush=True)
     for line in sys.stdin:
         req = json.loads(line)
         with tempfile.TemporaryDirectory() as tmp:
+            # the child's pid first: a client that gives up kills its group
             res = run_one(req['script'], req['args'], tmp, req.get('env'),
-                          req.get('timeout'))
+                          req.get('timeout'), on_fork=lambda pid: print(
+                              json.dumps(dict(pid=pid)), flush=True))
         sys.stdout.write(json.dumps(res) + '\n')
         sys.stdout.flush()
 
