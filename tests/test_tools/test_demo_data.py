@@ -42,6 +42,9 @@ def test_mmpose_wflw_dataset_reads_it(demo):
     from mmpose.registry import DATASETS
     import hih_plugin  # noqa: F401
 
+    # another test in this process may have left mmdet's default scope
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpose')
     ds = DATASETS.build(
         dict(type='WFLWDataset', data_root=str(demo), data_mode='topdown',
              ann_file='annotations/face_landmarks_wflw_test.json',
