@@ -105,8 +105,8 @@ def given_boxes(coords, img):
                 and -reach <= min(y1, y2) and max(y1, y2) <= h + reach):
             raise UserError(
                 f'box {box.tolist()} is not a box of the {w}x{h} image: '
-                'each coordinate must be a finite number within one image '
-                f'size of it (x in [{-reach}, {w + reach}], y in '
+                'each coordinate must be a finite number, at most one image '
+                f'size outside it (x in [{-reach}, {w + reach}], y in '
                 f'[{-reach}, {h + reach}])')
         if not (x2 - x1 >= 1 and y2 - y1 >= 1):
             raise UserError(f'box {box.tolist()} is empty: need x1 < x2 and '
