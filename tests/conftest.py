@@ -132,11 +132,11 @@ class ToolServer:
         return proc.wait()
 
 
-def run_tool(script, *args, timeout=600, env=None, check=True):
+def run_tool(script, *args, timeout=600, env=None, check=True, fresh=False):
     """Run ``tools/<script>`` (or a script at an absolute path) as ``python
-    tools/<script> ARGS`` would, in a child of the tool server (set
-    HIH_TEST_SUBPROCESS=1 for a fresh interpreter per run); ``script=None``
-    runs ``python -c ARGS``.
+    tools/<script> ARGS`` would, in a child of the tool server, or with
+    ``fresh`` (or HIH_TEST_SUBPROCESS=1) in a fresh interpreter;
+    ``script=None`` runs ``python -c ARGS``.
 
     Returns a CompletedProcess (plus ``maxrss_kb``, the run's peak memory,
     from the server); with ``check`` a non-zero exit fails the test and
@@ -146,7 +146,7 @@ def run_tool(script, *args, timeout=600, env=None, check=True):
     args = [str(a) for a in args]
     cmd = [sys.executable, '-c' if script is None else
            osp.join(ROOT, 'tools', script), *args]
-    if os.environ.get('HIH_TEST_SUBPROCESS') == '1':
+    if fresh or os.environ.get('HIH_TEST_SUBPROCESS') == '1':
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                               timeout=timeout, env=full_env)
     else:
