@@ -35,24 +35,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
-def real_fixture_dir(name: str) -> str:
-    """Path of a real dataset sample; skips the test where it is absent.
-
-    Only for tests of a real sample's own quirks: everything else takes
-    :func:`fixture_dir`.
-    """
-    path = osp.join(FIXTURES, name)
-    if not osp.isdir(path):
-        pytest.skip(f'real dataset sample not found at {path} '
-                    '(../shared/fixtures is not checked out next to the repo)')
-    return path
-
-
 def fixture_dir(name: str) -> str:
     """Folder of a small dataset sample in the layout of
     ``../shared/fixtures/mmpose_tests_data/<name>``: the real sample where
     it is present, else data generated once per test process in the
-    dataset's own format (tests/fixture_data.py)."""
+    dataset's own format (tests/fixture_data.py). No test needs a real
+    sample's own quirks today; one that does should skip where it is
+    absent."""
     path = osp.join(FIXTURES, name)
     if osp.isdir(path):
         return path
