@@ -35,24 +35,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
-def real_fixture_dir(name: str) -> str:
-    """Path of a real dataset sample; skips the test where it is absent.
-
-    Only for tests of a real sample's own quirks: everything else takes
-    :func:`fixture_dir`.
-    """
-    path = osp.join(FIXTURES, name)
-    if not osp.isdir(path):
-        pytest.skip(f'real dataset sample not found at {path} '
-                    '(../shared/fixtures is not checked out next to the repo)')
-    return path
-
-
 def fixture_dir(name: str) -> str:
     """Folder of a small dataset sample in the layout of
     ``../shared/fixtures/mmpose_tests_data/<name>``: the real sample where
     it is present, else data generated once per test process in the
-    dataset's own format (tests/fixture_data.py)."""
+    dataset's own format (tests/fixture_data.py). No test needs a real
+    sample's own quirks today; one that does should skip where it is
+    absent."""
     path = osp.join(FIXTURES, name)
     if osp.isdir(path):
         return path
@@ -132,11 +121,11 @@ class ToolServer:
         return proc.wait()
 
 
-def run_tool(script, *args, timeout=600, env=None, check=True):
+def run_tool(script, *args, timeout=600, env=None, check=True, fresh=False):
     """Run ``tools/<script>`` (or a script at an absolute path) as ``python
-    tools/<script> ARGS`` would, in a child of the tool server (set
-    HIH_TEST_SUBPROCESS=1 for a fresh interpreter per run); ``script=None``
-    runs ``python -c ARGS``.
+    tools/<script> ARGS`` would, in a child of the tool server, or with
+    ``fresh`` (or HIH_TEST_SUBPROCESS=1) in a fresh interpreter;
+    ``script=None`` runs ``python -c ARGS``.
 
     Returns a CompletedProcess (plus ``maxrss_kb``, the run's peak memory,
     from the server); with ``check`` a non-zero exit fails the test and
@@ -146,7 +135,7 @@ def run_tool(script, *args, timeout=600, env=None, check=True):
     args = [str(a) for a in args]
     cmd = [sys.executable, '-c' if script is None else
            osp.join(ROOT, 'tools', script), *args]
-    if os.environ.get('HIH_TEST_SUBPROCESS') == '1':
+    if fresh or os.environ.get('HIH_TEST_SUBPROCESS') == '1':
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                               timeout=timeout, env=full_env)
     else:
