@@ -420,21 +420,6 @@ class HIHHeatmap(BaseKeypointCodec):
         return ([kpt[None] for kpt in keypoints],
                 [score[None] for score in scores])
 
-    def flip_shift(self) -> float:
-        """The x shift, in input pixels, that turns keypoints decoded from
-        horizontally mirrored maps (cells and decimal x bins reversed) of a
-        flipped image into keypoints of the original image.
-
-        MMPose flips images as ``x' = w - 1 - x``, i.e. ``u' = W - 1/s - u``
-        in cells. Reversing the maps reads ``W - 1 - u'`` (ours) or
-        ``W - 1/d - u'`` (official, whose bins are not centred), which
-        leaves ``s - 1`` or ``s/d - 1`` input pixels to add.
-        """
-        s = float(self.scale_factor[0])
-        if self.convention == 'official':
-            return s / self.decimal_size - 1.
-        return s - 1.
-
     def _check_decimal_shape(self, shape: Sequence[int]) -> None:
         d = self.decimal_size
         if tuple(shape[-2:]) != (d, d):

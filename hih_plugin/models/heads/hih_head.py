@@ -131,15 +131,14 @@ class HIHHead(BaseHead):
     the flip test are the same. In the flip test each view reads its own
     argmax cells.
 
-    Flip test (``test_cfg.flip_test``, ``flip_mode='heatmap'``): the flipped
-    branch's heatmaps and decimal distributions are both mirrored (x bins
-    reversed, symmetric keypoints swapped) and decoded, the result is moved
-    by the exact remainder of MMPose's flip ``x' = w - 1 - x`` after
-    mirroring (``s - 1`` input pixels, see :meth:`HIHHeatmap.flip_shift`),
-    and the two branches' keypoints are averaged. Averaging coordinates
-    rather than maps keeps the sub-cell result unbiased, since the two
-    branches' decimal maps may refer to different cells. ``shift_heatmap``
-    only affects the averaged heatmaps returned with ``output_heatmaps``.
+    Flip test (``test_cfg.flip_test``, ``flip_mode='heatmap'``): each
+    branch is decoded in its own frame, the flipped branch's keypoints are
+    mirrored as MMPose flips images (``x' = w - 1 - x``, symmetric
+    keypoints swapped), and the two branches' keypoints are averaged.
+    Averaging coordinates rather than maps keeps the sub-cell result
+    unbiased, since the two branches' decimal maps may refer to different
+    cells. ``shift_heatmap`` only affects the averaged heatmaps returned
+    with ``output_heatmaps``.
 
     Args:
         in_channels (int): Channels of the feature the head reads
@@ -496,7 +495,7 @@ class HIHHead(BaseHead):
             # Each view decodes in its own frame; the flipped one's points
             # are mirrored as MMPose flips images, x' = w - 1 - x. That
             # equals decoding the mirrored maps (cells and x bins reversed)
-            # moved by HIHHeatmap.flip_shift(), and works for votes too.
+            # and works for votes too.
             w = self.decoder.input_size[0]
             preds = []
             for k, s, k_f, s_f in zip(kpts, scores, kpts_f, scores_f):
