@@ -125,6 +125,14 @@ LOCAL_VARIANTS = {
                            dict(readout_cells='neighbours')),
     'hih-local-expect-nb': (dict(SPAN3[0], decode_mode='expectation'),
                             dict(SPAN3[1], readout_cells='neighbours')),
+    # the integer map as logits of a per-cell BCE against the Gaussian
+    # target (as H3R trains its one-hot maps), sigma 1.0 and 1.5
+    'hih-local-bce': (dict(SPAN3[0], sigma=1.0),
+                      dict(SPAN3[1], readout_cells='neighbours',
+                           loss=dict(type='H3RLoss', mode='bce'))),
+    'hih-local-bce-s15': (SPAN3[0],
+                          dict(SPAN3[1], readout_cells='neighbours',
+                               loss=dict(type='H3RLoss', mode='bce'))),
 }
 # Ablations, not in the default list: HIH with the decimal (CSC) loss
 # weighted 1.0 instead of the paper's 0.05, and the local variants above.

@@ -175,7 +175,14 @@ class HIHHead(BaseHead):
             (clipped at 0), as PIPNet adds its neighbours' votes. Needs a
             read-out trained around the true cell. Defaults to ``False``
         loss (dict): Integer heatmap loss, applied to every stack.
-            Defaults to ``KeypointMSELoss`` with target weights, weight 1.0
+            ``KeypointMSELoss`` regresses the Gaussian target. ``H3RLoss``
+            makes the maps logits of a classification against it (``'bce'``:
+            per cell, as H3R trains; ``'softmax'``: over the map): the final
+            conv's bias then starts at the logit of a ``1 / (H * W)``
+            foreground prior (``'bce'``, single-feature backbones), and
+            decoding, votes, scores and ``output_heatmaps`` use the
+            probabilities (sigmoid or softmax). Defaults to
+            ``KeypointMSELoss`` with target weights, weight 1.0
         stack_loss (str): ``'mean'`` averages the heatmap loss over stacks,
             as the official code's single ``MSELoss`` over the stacked
             tensors does; ``'sum'`` adds them. Defaults to ``'mean'``
@@ -229,6 +236,8 @@ class HIHHead(BaseHead):
         self.out_channels = out_channels
         self.heatmaps_from_backbone = heatmaps_from_backbone
         self.loss_module = MODELS.build(loss)
+        # H3RLoss trains logits; MSE losses regress the map itself
+        self.heatmap_activation = getattr(self.loss_module, 'mode', None)
         self.decimal_loss_module = MODELS.build(decimal_loss)
 
         W, H = self.decoder.heatmap_size
@@ -320,8 +329,15 @@ class HIHHead(BaseHead):
         init_hih_weights(self)
         is_pretrained = isinstance(self.init_cfg, dict) and \
             self.init_cfg.get('type') == 'Pretrained'
-        if self.decimal_mode == 'local' and not is_pretrained:
+        if is_pretrained:
+            return
+        if self.decimal_mode == 'local':
             self.decimal_readout.init_weights()
+        if self.heatmap_activation == 'bce' and self.heatmap_layers:
+            # as H3R: every cell starts at the 1 / (H * W) foreground prior,
+            # so the background's BCE does not swamp the first steps
+            W, H = self.decoder.heatmap_size
+            nn.init.constant_(self.heatmap_layers.bias, -math.log(W * H - 1))
 
     def forward(self,
                 feats: Tuple[Tensor],
@@ -447,6 +463,16 @@ class HIHHead(BaseHead):
     def _decimal_probs(self, logits: Tensor) -> Tensor:
         return logits.flatten(-2).softmax(-1).view_as(logits)
 
+    def _heatmap_probs(self, heatmaps: Tensor) -> Tensor:
+        """The integer maps as scores: the maps themselves when they are
+        regressed (MSE), else the probabilities of their logits. Monotone,
+        so the argmax cells stay those of the raw maps."""
+        if self.heatmap_activation == 'bce':
+            return heatmaps.sigmoid()
+        if self.heatmap_activation == 'softmax':
+            return self._decimal_probs(heatmaps)
+        return heatmaps
+
     def _predict_view(self, feats: Features) -> tuple:
         """Decode one view: the last heatmaps (B, K, H, W), the decimal
         distributions at the argmax cells (B, K, d, d), and the keypoints
@@ -454,11 +480,12 @@ class HIHHead(BaseHead):
         them."""
         if not self.neighbour_votes:
             heatmaps, logits = self.forward(feats)
+            heatmaps = self._heatmap_probs(heatmaps[-1])
             probs = self._decimal_probs(logits)
-            return (heatmaps[-1], probs,
-                    *self.decoder.batch_decode(heatmaps[-1], probs))
+            return (heatmaps, probs,
+                    *self.decoder.batch_decode(heatmaps, probs))
         heatmaps, feature = self._heatmaps_and_feature(feats)
-        heatmaps = heatmaps[-1]
+        heatmaps = self._heatmap_probs(heatmaps[-1])
         delta, near, inside = self._neighbours(self._argmax_cells(heatmaps))
         H, W = heatmaps.shape[-2:]
         at = near[..., 1].clamp(0, H - 1) * W + near[..., 0].clamp(0, W - 1)

@@ -374,3 +374,63 @@ def test_readout_options_that_cannot_work_fail_at_build():
         KEYPOINT_CODECS.build(tiny_codec(decimal_span=3,
                                          convention='official'))
 
+
+
+def logit_head(mode='bce', **head):
+    """A span-3 local head whose integer maps are H3RLoss logits."""
+    return MODELS.build(
+        dict(type='HIHHead', in_channels=8, out_channels=3,
+             decimal_mode='local', decimal_channels=8,
+             decoder=tiny_codec(decimal_size=12, decimal_span=3),
+             loss=dict(type='H3RLoss', mode=mode), **head))
+
+
+def test_bce_maps_start_at_the_foreground_prior():
+    head = logit_head()
+    head.init_weights()
+    W, H = head.decoder.heatmap_size
+    torch.testing.assert_close(
+        head.heatmap_layers.bias,
+        torch.full((3, ), -np.log(W * H - 1), dtype=torch.float32))
+    # MSE maps keep the paper's init; a softmax is shift-invariant
+    for other in (span3_head(K=3), logit_head('softmax')):
+        other.init_weights()
+        assert other.heatmap_layers.bias.abs().max() < 0.01
+
+
+@pytest.mark.parametrize('mode, act', [
+    ('bce', torch.sigmoid),
+    ('softmax', lambda x: x.flatten(-2).softmax(-1).view_as(x))])
+@pytest.mark.parametrize('votes', [False, True])
+def test_logit_maps_decode_score_and_vote_with_their_probabilities(
+        mode, act, votes):
+    """Scores, vote weights and output heatmaps are the probabilities of
+    the logits; the cells are the logits' argmax."""
+    torch.manual_seed(0)
+    head = logit_head(mode, neighbour_votes=votes)
+    head.init_weights()
+    head.eval()
+    feature = torch.randn(2, 8, 16, 16)
+    data = samples(tiny_codec(decimal_size=12, decimal_span=3),
+                   np.full((2, 3, 2), 30., np.float32), [0, 1, 2])
+    with torch.no_grad():
+        preds, fields = head.predict((feature, ), data,
+                                     dict(output_heatmaps=True))
+        maps = act(head.heatmap_layers(head.upsample(feature)))
+        cells = head._argmax_cells(maps)
+        if votes:
+            delta, near, inside = head._neighbours(cells)
+            at = near[..., 1].clamp(0, 15) * 16 + near[..., 0].clamp(0, 15)
+            weights = maps.flatten(2).gather(2, at) * inside + \
+                1e-6 * (delta == 0).all(-1)
+            probs = head._decimal_probs(head.decimal_readout(feature, near))
+            kpts, scores = head.decoder.batch_decode(maps, probs, near,
+                                                     weights)
+        else:
+            probs = head._decimal_probs(head.decimal_readout(feature, cells))
+            kpts, scores = head.decoder.batch_decode(maps, probs)
+    for p, f, k, s, m in zip(preds, fields, kpts, scores, maps):
+        np.testing.assert_allclose(p.keypoints, k, atol=1e-4)
+        np.testing.assert_allclose(p.keypoint_scores, s, rtol=1e-5)
+        assert ((0 < s) & (s < 1)).all()
+        torch.testing.assert_close(f.heatmaps, m)
