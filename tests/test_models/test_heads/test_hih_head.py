@@ -100,7 +100,8 @@ def test_loss_and_backward():
 
 SPAN3 = tiny_codec(decimal_span=3, decimal_size=12)
 # every local variant: the one-cell read-out, and the 3-cell one trained at
-# the neighbours (with and without votes), at a random one, with joint bins
+# the neighbours (with and without votes), at a random one, with joint bins,
+# and with a BCE (logit) integer map
 LOCAL_VARIANTS = [
     (dict(decimal_mode='local'), None),
     (dict(decimal_mode='local', decimal_bins='joint'), None),
@@ -108,6 +109,8 @@ LOCAL_VARIANTS = [
     (dict(decimal_mode='local', neighbour_votes=True), SPAN3),
     (dict(decimal_mode='local', readout_cells='jitter'), SPAN3),
     (dict(decimal_mode='local', decimal_bins='joint'), SPAN3),
+    (dict(decimal_mode='local', neighbour_votes=True,
+          loss=dict(type='H3RLoss', mode='bce')), SPAN3),
 ]
 
 
