@@ -177,11 +177,11 @@ class HIHHead(BaseHead):
         loss (dict): Integer heatmap loss, applied to every stack.
             ``KeypointMSELoss`` regresses the Gaussian target. ``H3RLoss``
             makes the maps logits of a classification against it (``'bce'``:
-            per cell, as H3R trains; ``'softmax'``: over the map): the final
-            conv's bias then starts at the logit of a ``1 / (H * W)``
-            foreground prior (``'bce'``, single-feature backbones), and
-            decoding, votes, scores and ``output_heatmaps`` use the
-            probabilities (sigmoid or softmax). Defaults to
+            per cell, as H3R trains; ``'softmax'``: over the map). With
+            ``'bce'`` the head adds the logit of a ``1 / (H * W)`` foreground
+            prior to the network's maps, so they start there. Decoding,
+            votes, scores and ``output_heatmaps`` use the probabilities
+            (sigmoid or softmax). Defaults to
             ``KeypointMSELoss`` with target weights, weight 1.0
         stack_loss (str): ``'mean'`` averages the heatmap loss over stacks,
             as the official code's single ``MSELoss`` over the stacked
@@ -329,15 +329,8 @@ class HIHHead(BaseHead):
         init_hih_weights(self)
         is_pretrained = isinstance(self.init_cfg, dict) and \
             self.init_cfg.get('type') == 'Pretrained'
-        if is_pretrained:
-            return
-        if self.decimal_mode == 'local':
+        if self.decimal_mode == 'local' and not is_pretrained:
             self.decimal_readout.init_weights()
-        if self.heatmap_activation == 'bce' and self.heatmap_layers:
-            # as H3R: every cell starts at the 1 / (H * W) foreground prior,
-            # so the background's BCE does not swamp the first steps
-            W, H = self.decoder.heatmap_size
-            nn.init.constant_(self.heatmap_layers.bias, -math.log(W * H - 1))
 
     def forward(self,
                 feats: Tuple[Tensor],
@@ -379,6 +372,12 @@ class HIHHead(BaseHead):
             feature = self.upsample(feats[-1])
             heatmaps = [self.heatmap_layers(feature)]
         self._check_sizes(heatmaps, feature)
+        if self.heatmap_activation == 'bce':
+            # Near-zero initial maps become the logit of a 1 / (H * W)
+            # foreground prior (H3R's bias init, for stacked backbones too),
+            # so the background's BCE does not swamp the first steps.
+            W, H = self.decoder.heatmap_size
+            heatmaps = [hm - math.log(W * H - 1) for hm in heatmaps]
         return heatmaps, feature
 
     def _neighbours(self, cells: Tensor) -> Tuple[Tensor, Tensor, Tensor]:

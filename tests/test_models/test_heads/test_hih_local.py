@@ -386,16 +386,30 @@ def logit_head(mode='bce', **head):
 
 
 def test_bce_maps_start_at_the_foreground_prior():
+    """Freshly initialised maps are the logit of a 1 / (H * W) prior, for a
+    single-feature backbone and a stacked one alike (every stack)."""
+    torch.manual_seed(0)
+    W, H = 16, 16
+    prior = -np.log(W * H - 1)
     head = logit_head()
     head.init_weights()
-    W, H = head.decoder.heatmap_size
-    torch.testing.assert_close(
-        head.heatmap_layers.bias,
-        torch.full((3, ), -np.log(W * H - 1), dtype=torch.float32))
-    # MSE maps keep the paper's init; a softmax is shift-invariant
+    stacked = tiny_model(K=4, codec=tiny_codec(), decimal_mode='local',
+                         loss=dict(type='H3RLoss', mode='bce'))
+    stacked.init_weights()
+    with torch.no_grad():
+        maps, _ = head((torch.randn(2, 8, H, W), ))
+        maps_stacked, _ = stacked.head(
+            stacked.extract_feat(torch.rand(2, 3, 64, 64)))
+    assert len(maps_stacked) == 2
+    for hm in maps + maps_stacked:
+        assert hm.shape[-2:] == (H, W)
+        assert (hm - prior).abs().max() < 0.05
+    # MSE maps are regressed from 0; a softmax is shift-invariant
     for other in (span3_head(K=3), logit_head('softmax')):
         other.init_weights()
-        assert other.heatmap_layers.bias.abs().max() < 0.01
+        with torch.no_grad():
+            maps, _ = other((torch.randn(2, 8, H, W), ))
+        assert maps[0].abs().max() < 0.05
 
 
 @pytest.mark.parametrize('mode, act', [
@@ -416,7 +430,7 @@ def test_logit_maps_decode_score_and_vote_with_their_probabilities(
     with torch.no_grad():
         preds, fields = head.predict((feature, ), data,
                                      dict(output_heatmaps=True))
-        maps = act(head.heatmap_layers(head.upsample(feature)))
+        maps = act(head._heatmaps_and_feature((feature, ))[0][-1])
         cells = head._argmax_cells(maps)
         if votes:
             delta, near, inside = head._neighbours(cells)
