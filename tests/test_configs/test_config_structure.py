@@ -7,10 +7,10 @@ import pytest
 from conftest import ROOT
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-
-import hih_plugin  # noqa: F401  registers the plugin's modules
 from mmpose.registry import MODELS
 from test_dataset_configs import CONFIGS
+
+import hih_plugin  # noqa: F401  registers the plugin's modules
 
 ALL = sorted(
     osp.relpath(p, osp.join(ROOT, 'configs'))
@@ -86,4 +86,3 @@ def test_each_fragment_is_used(fragment):
         if osp.basename(fragment) in text:
             users.append(name)
     assert users, fragment
-

@@ -7,11 +7,11 @@ import pytest
 import torch
 from conftest import ROOT
 from mmengine.config import Config
-
-import hih_plugin  # noqa: F401  registers the H3R parts
 from mmpose.evaluation.metrics import NME
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from tool_options import TINY_HRNET
+
+import hih_plugin  # noqa: F401  registers the H3R parts
 
 STOCK = Config.fromfile(osp.join(
     osp.dirname(mmpose.__file__), '.mim', 'configs', 'face_2d_keypoint',

@@ -2,7 +2,6 @@
 import math
 
 from mmengine.structures import PixelData
-
 from mmpose.models.heads import HeatmapHead
 from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import MODELS

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 from mmengine.structures import InstanceData, PixelData
-
-import hih_plugin  # noqa: F401  registers H3RHead, H3RHeatmap, H3RLoss
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.structures import PoseDataSample
+
+import hih_plugin  # noqa: F401  registers H3RHead, H3RHeatmap, H3RLoss
 
 CODEC = dict(type='H3RHeatmap', input_size=(256, 256), heatmap_size=(64, 64))
 FLIP = dict(flip_test=True)
