@@ -1,9 +1,8 @@
 # H3R on COCO (17 keypoints): MMPose's HRNet-W32 256x192 COCO config with
 # the H3R codec, head and loss (_base_/models/h3r_head.py) swapped in as
-# h3r_wflw.py does for faces. The
-# H3R paper gives no COCO training settings, so the schedule (210 epochs,
-# Adam 5e-4) and augmentation are MMPose's. Validation and test use the
-# person detections of the base config
+# h3r_wflw.py does for faces. The H3R paper gives no COCO training settings,
+# so the schedule (210 epochs, Adam 5e-4) and augmentation are MMPose's.
+# Validation and test use the person detections of the base config
 # (data/coco/person_detection_results/
 #  COCO_val2017_detections_AP_H_56_person.json)
 # and report `coco/AP` with CocoMetric.

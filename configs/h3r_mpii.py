@@ -1,8 +1,8 @@
 # H3R on MPII (16 joints): MMPose's HRNet-W32 256x256 MPII config with the
 # H3R codec, head and loss (_base_/models/h3r_head.py) swapped in as
-# h3r_wflw.py does for faces. The H3R
-# paper gives no MPII training settings, so the schedule (210 epochs, Adam
-# 5e-4) and augmentation are MMPose's. Reports PCKh@0.5 as `PCK`.
+# h3r_wflw.py does for faces. The H3R paper gives no MPII training settings,
+# so the schedule (210 epochs, Adam 5e-4) and augmentation are MMPose's.
+# Reports PCKh@0.5 as `PCK`.
 #
 # 8 GPUs x 64 images per GPU (auto_scale_lr base 512). MMPose's stock
 # HRNet-W32 MPII file trains with 16 per GPU despite its 8xb64 name and its
