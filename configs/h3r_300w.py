@@ -1,6 +1,6 @@
 # H3R on 300W (68 landmarks): h3r_wflw.py (MMPose's HRNetV2-W18 256x256
 # face config with the H3R codec, head and loss) with 300W's data and metric
-# from _base_/datasets/face_300w.py.
+# from _base_/data/face_300w.py.
 #
 # 8 GPUs x 64 images per GPU, as MMPose's face configs (auto_scale_lr base
 # 512); schedule (60 epochs, Adam 2e-3) and augmentation from h3r_wflw.py.
@@ -8,7 +8,7 @@
 # dataset, keypoint count, metric and Gaussian sigma (unused by H3R), and in
 # COFW's MultiStepLR ending at epoch 50, which skips its decay at 55; here
 # all follow the WFLW schedule.
-_base_ = ['./h3r_wflw.py', './_base_/datasets/face_300w.py']
+_base_ = ['./h3r_wflw.py', './_base_/data/face_300w.py']
 
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
 

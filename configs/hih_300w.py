@@ -1,9 +1,9 @@
 # HIH-B on 300W (68 landmarks): hih_wflw.py with 300W's data and metric
-# from _base_/datasets/face_300w.py.
+# from _base_/data/face_300w.py.
 #
 # 1 GPU: batch size 16, as hih_wflw.py (whose schedule and augmentation this
 # inherits).
-_base_ = ['./hih_wflw.py', './_base_/datasets/face_300w.py']
+_base_ = ['./hih_wflw.py', './_base_/data/face_300w.py']
 
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
 

@@ -1,9 +1,9 @@
 # HIH-B on AFLW (19 landmarks): hih_wflw.py with AFLW's data and metric
-# from _base_/datasets/face_aflw.py.
+# from _base_/data/face_aflw.py.
 #
 # 1 GPU: batch size 16, as hih_wflw.py (whose schedule and augmentation this
 # inherits).
-_base_ = ['./hih_wflw.py', './_base_/datasets/face_aflw.py']
+_base_ = ['./hih_wflw.py', './_base_/data/face_aflw.py']
 
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
 

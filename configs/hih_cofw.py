@@ -1,9 +1,9 @@
 # HIH-B on COFW (29 landmarks): hih_wflw.py with COFW's data and metric
-# from _base_/datasets/face_cofw.py.
+# from _base_/data/face_cofw.py.
 #
 # 1 GPU: batch size 16, as hih_wflw.py (whose schedule and augmentation this
 # inherits).
-_base_ = ['./hih_wflw.py', './_base_/datasets/face_cofw.py']
+_base_ = ['./hih_wflw.py', './_base_/data/face_cofw.py']
 
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
 

@@ -29,6 +29,13 @@ def load(name):
     return Config.fromfile(osp.join(ROOT, 'configs', name))
 
 
+def test_no_fragment_where_mmpose_looks_for_metainfo():
+    """MMPose's datasets read `configs/_base_/datasets/<name>.py` under the
+    working directory, before their own copy, as their metainfo: a file of
+    ours there would replace it when run from the project root."""
+    assert not osp.exists(osp.join(ROOT, 'configs', '_base_', 'datasets'))
+
+
 def test_all_lists_every_user_config():
     assert len(ALL) == len(CONFIGS) + len(OTHERS)
     assert {f'{name}.py' for name in CONFIGS} <= set(ALL)
