@@ -1,9 +1,15 @@
-.PHONY: install test quickstart
+.PHONY: install lint test quickstart
 
 # Each target installs what is missing first; a second install checks a stamp
 # and returns in seconds.
 install:
 	bash tools/install.sh
+
+# flake8 and isort as configured in setup.cfg; isort --diff shows the fix,
+# `.venv/bin/python -m isort .` applies it.
+lint: install
+	.venv/bin/python -m flake8 .
+	.venv/bin/python -m isort --check-only --diff .
 
 # One process per core, each on one torch thread: the tests run tiny models,
 # and idle OpenMP threads spin-wait on shared cores. Tests that share a

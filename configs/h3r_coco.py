@@ -1,8 +1,8 @@
 # H3R on COCO (17 keypoints): MMPose's HRNet-W32 256x192 COCO config with
-# the H3R codec, head and loss swapped in as h3r_wflw.py does for faces. The
-# H3R paper gives no COCO training settings, so the schedule (210 epochs,
-# Adam 5e-4) and augmentation are MMPose's. Validation and test use the
-# person detections of the base config
+# the H3R codec, head and loss (_base_/models/h3r_head.py) swapped in as
+# h3r_wflw.py does for faces. The H3R paper gives no COCO training settings,
+# so the schedule (210 epochs, Adam 5e-4) and augmentation are MMPose's.
+# Validation and test use the person detections of the base config
 # (data/coco/person_detection_results/
 #  COCO_val2017_detections_AP_H_56_person.json)
 # and report `coco/AP` with CocoMetric.
@@ -10,40 +10,23 @@
 # 8 GPUs x 64 images per GPU (auto_scale_lr base 512), as the base config.
 _base_ = [
     'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
-    'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
+    'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py',
+    './_base_/models/h3r_head.py'
 ]
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
-# Stop at the first NaN/inf loss and never save NaN/inf weights (README,
-# "Guards against silent failures").
+# Stop at the first NaN/inf loss and never save NaN/inf weights
+# (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
-codec = dict(
-    type='H3RHeatmap',
-    input_size=(192, 256),
-    heatmap_size=(48, 64),
-    topk=9)
+codec = dict(_base_.h3r_codec, input_size=(192, 256), heatmap_size=(48, 64))
 
 model = dict(
     head=dict(
-        type='H3RHead',
-        loss=dict(_delete_=True, type='H3RLoss', mode='bce'),
+        _base_.h3r_head,
         # `_delete_` drops the base decoder's `sigma`, which H3RHeatmap
         # does not take
-        decoder=dict(codec, _delete_=True),
-        # final bias at the logit of a 1/(48*64) foreground prior,
-        # -ln(48*64 - 1), as h3r_wflw.py does for its 64x64 map
-        init_cfg=[
-            dict(
-                type='Normal',
-                layer=['Conv2d', 'ConvTranspose2d'],
-                std=0.001,
-                override=dict(
-                    name='final_layer', type='Normal', std=0.001,
-                    bias=-8.03)),
-            dict(type='Constant', layer='BatchNorm2d', val=1)
-        ]),
-    # H3RHead mirrors decoded coordinates; flip_mode/shift_heatmap are unused.
-    test_cfg=dict(_delete_=True, flip_test=True))
+        decoder=dict(codec, _delete_=True)),
+    test_cfg=dict(_base_.h3r_test_cfg, _delete_=True))
 
 # the base pipeline holds the base codec, so it is restated with ours
 train_pipeline = [

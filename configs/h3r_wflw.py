@@ -1,42 +1,25 @@
 # H3R (heatmap regression via randomized rounding) on WFLW: MMPose's
 # HRNetV2-W18 256x256 config with a 64x64 heatmap, changing only the codec,
-# the loss, the head's flip test and the final layer's bias initialisation.
+# the loss, the head's flip test and the final layer's bias initialisation
+# (_base_/models/h3r_head.py).
 _base_ = [
     'mmpose::face_2d_keypoint/topdown_heatmap/wflw/'
-    'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py'
+    'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py',
+    './_base_/models/h3r_head.py'
 ]
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
-# Stop at the first NaN/inf loss and never save NaN/inf weights (README,
-# "Guards against silent failures").
+# Stop at the first NaN/inf loss and never save NaN/inf weights
+# (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
-codec = dict(
-    type='H3RHeatmap',
-    input_size=(256, 256),
-    heatmap_size=(64, 64),
-    topk=9)
+codec = dict(_base_.h3r_codec, input_size=(256, 256), heatmap_size=(64, 64))
 
 model = dict(
     head=dict(
-        type='H3RHead',
-        loss=dict(_delete_=True, type='H3RLoss', mode='bce'),
+        _base_.h3r_head,
         # `_delete_` drops the base codec's `sigma`, which H3RHeatmap lacks.
-        decoder=dict(codec, _delete_=True),
-        # HeatmapHead's default init, except that the final bias starts at
-        # the logit of a 1/(64*64) foreground prior, -ln(64*64 - 1), so BCE
-        # does not start by pushing 4095 background pixels down from 0.5.
-        init_cfg=[
-            dict(
-                type='Normal',
-                layer=['Conv2d', 'ConvTranspose2d'],
-                std=0.001,
-                override=dict(
-                    name='final_layer', type='Normal', std=0.001,
-                    bias=-8.32)),
-            dict(type='Constant', layer='BatchNorm2d', val=1)
-        ]),
-    # H3RHead mirrors decoded coordinates; flip_mode/shift_heatmap are unused.
-    test_cfg=dict(_delete_=True, flip_test=True))
+        decoder=dict(codec, _delete_=True)),
+    test_cfg=dict(_base_.h3r_test_cfg, _delete_=True))
 
 train_pipeline = [
     dict(type='LoadImage'),
@@ -57,10 +40,12 @@ train_dataloader = dict(
     persistent_workers=True, dataset=dict(pipeline=train_pipeline))
 
 # inter-ocular NME (outer eye corners 60 and 72), with FR@10 and AUC@10
-nme_norm = dict(norm_mode='keypoint_distance', keypoint_indices=[60, 72])
 val_evaluator = [
-    dict(type='NME', **nme_norm),
-    dict(type='FailureRateAUC', **nme_norm)
+    dict(type='NME', norm_mode='keypoint_distance', keypoint_indices=[60, 72]),
+    dict(
+        type='FailureRateAUC',
+        norm_mode='keypoint_distance',
+        keypoint_indices=[60, 72])
 ]
 test_evaluator = val_evaluator
 

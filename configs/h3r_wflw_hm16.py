@@ -25,18 +25,9 @@ codec = dict(
 model = dict(
     head=dict(
         final_layer=dict(kernel_size=5, stride=4, padding=2),
-        decoder=codec,
-        # final bias at the logit of a 1/(16*16) prior, -ln(16*16 - 1)
-        init_cfg=[
-            dict(
-                type='Normal',
-                layer=['Conv2d', 'ConvTranspose2d'],
-                std=0.001,
-                override=dict(
-                    name='final_layer', type='Normal', std=0.001,
-                    bias=-5.54)),
-            dict(type='Constant', layer='BatchNorm2d', val=1)
-        ]))
+        # H3RHead's default init sets the final bias from the decoder's
+        # 16x16 heatmap: -ln(16*16 - 1)
+        decoder=codec))
 
 train_pipeline = [
     dict(type='LoadImage'),

@@ -3,8 +3,8 @@
 # cell instead of the paper's global decimal branch. The decimal bins span
 # 3 cells (24 bins, 1/8 cell each as the paper's 8 over one cell), and the
 # read-out is trained at the 3x3 cells around the true one, so an argmax that
-# lands a cell off still decodes near the landmark. README, "HIH: Heatmap in
-# Heatmap", says when each mode wins.
+# lands a cell off still decodes near the landmark. docs/methods.md, "HIH:
+# Heatmap in Heatmap", says when each mode wins.
 _base_ = ['./hih_wflw.py']
 
 codec = dict(_base_.codec, decimal_span=3, decimal_size=24)

@@ -1,4 +1,4 @@
 # HIH-T: 1 stack; everything else as HIH-B in hih_wflw.py.
 _base_ = ['./hih_wflw.py']
 
-model = dict(backbone=dict(arch='HIH-T', num_stacks=1))
+model = dict(backbone=dict(num_stacks=1))

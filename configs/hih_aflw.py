@@ -1,39 +1,21 @@
-# HIH-B on AFLW (19 landmarks): hih_wflw.py with AFLW's data and metric.
-# The HIH paper does not report AFLW; settings are those of hih_wflw.py.
-# Val/test use AFLW-full; for AFLW-frontal set test_dataloader.dataset.
-# ann_file to annotations/face_landmarks_aflw_test_frontal.json.
+# HIH-B on AFLW (19 landmarks): hih_wflw.py with AFLW's data and metric
+# from _base_/data/face_aflw.py.
 #
 # 1 GPU: batch size 16, as hih_wflw.py (whose schedule and augmentation this
 # inherits).
-_base_ = ['./hih_wflw.py']
+_base_ = ['./hih_wflw.py', './_base_/data/face_aflw.py']
 
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
 
-num_keypoints = 19
 model = dict(
-    backbone=dict(num_keypoints=num_keypoints),
-    head=dict(out_channels=num_keypoints))
+    backbone=dict(num_keypoints=_base_.face_aflw.num_keypoints),
+    head=dict(out_channels=_base_.face_aflw.num_keypoints))
 
-dataset_type = 'AFLWDataset'
-data_root = 'data/aflw/'
-train_dataloader = dict(
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/face_landmarks_aflw_train.json'))
-val_dataloader = dict(
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/face_landmarks_aflw_test.json'))
+# the base's WFLW data replaced by the fragment's
+dataset_type = _base_.face_aflw.train.type
+data_root = _base_.face_aflw.train.data_root
+train_dataloader = dict(dataset=_base_.face_aflw.train)
+val_dataloader = dict(dataset=_base_.face_aflw.val)
 test_dataloader = val_dataloader
-
-# AFLW errors are normalised by the face box size, as in MMPose's AFLW
-# config, because many AFLW faces are in profile, where the inter-ocular
-# distance collapses; FR@10 and AUC@10 use the same normalisation
-nme_norm = dict(norm_mode='use_norm_item', norm_item='bbox_size')
-val_evaluator = [
-    dict(type='NME', **nme_norm),
-    dict(type='FailureRateAUC', **nme_norm)
-]
+val_evaluator = _base_.face_aflw.evaluator
 test_evaluator = val_evaluator

@@ -1,11 +1,11 @@
 # HIH on COCO (17 keypoints): MMPose's HRNet-W32 COCO config with the HIH
 # codec and head. HIHHead reads HRNet's single feature, predicts the integer
 # heatmaps with a 1x1 conv and reads the decimal (CSC) logits from the same
-# feature at each keypoint's cell. The HIH paper is face-only, so the sigma (2), schedule (210
-# epochs, Adam 5e-4), ImageNet-pretrained backbone and augmentation are
-# MMPose's; the decimal settings (8x8 bins, sigma 1 bin, KL weight 0.05) are
-# the paper's. Validation and test use the base config's person detections
-# (data/coco/person_detection_results/
+# feature at each keypoint's cell. The HIH paper is face-only, so the sigma
+# (2), schedule (210 epochs, Adam 5e-4), ImageNet-pretrained backbone and
+# augmentation are MMPose's; the decimal settings (8x8 bins, sigma 1 bin, KL
+# weight 0.05) are the paper's. Validation and test use the base config's
+# person detections (data/coco/person_detection_results/
 #  COCO_val2017_detections_AP_H_56_person.json)
 # and report `coco/AP` with CocoMetric.
 #
@@ -17,8 +17,8 @@ _base_ = [
     'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
 ]
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
-# Stop at the first NaN/inf loss and never save NaN/inf weights (README,
-# "Guards against silent failures").
+# Stop at the first NaN/inf loss and never save NaN/inf weights
+# (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
 codec = dict(
@@ -42,7 +42,7 @@ model = dict(
         heatmaps_from_backbone=False,
         # Body keypoints move across the whole crop, where the paper's
         # global decimal branch cannot learn; read the offsets at each
-        # keypoint's own cell (README, "HIH: Heatmap in Heatmap").
+        # keypoint's own cell (docs/methods.md, "HIH: Heatmap in Heatmap").
         decimal_mode='local',
         decimal_channels=384,
         loss=dict(

@@ -1,36 +1,21 @@
-# HIH-B on COFW (29 landmarks): hih_wflw.py with COFW's data and metric.
-# The paper reports COFW NME and FR@10, which this config evaluates.
+# HIH-B on COFW (29 landmarks): hih_wflw.py with COFW's data and metric
+# from _base_/data/face_cofw.py.
 #
 # 1 GPU: batch size 16, as hih_wflw.py (whose schedule and augmentation this
 # inherits).
-_base_ = ['./hih_wflw.py']
+_base_ = ['./hih_wflw.py', './_base_/data/face_cofw.py']
 
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
 
-num_keypoints = 29
 model = dict(
-    backbone=dict(num_keypoints=num_keypoints),
-    head=dict(out_channels=num_keypoints))
+    backbone=dict(num_keypoints=_base_.face_cofw.num_keypoints),
+    head=dict(out_channels=_base_.face_cofw.num_keypoints))
 
-# MMPose's COFW layout (tools/dataset_converters/parse_cofw_dataset.py)
-dataset_type = 'COFWDataset'
-data_root = 'data/cofw/'
-train_dataloader = dict(
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/cofw_train.json'))
-val_dataloader = dict(
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/cofw_test.json'))
+# the base's WFLW data replaced by the fragment's
+dataset_type = _base_.face_cofw.train.type
+data_root = _base_.face_cofw.train.data_root
+train_dataloader = dict(dataset=_base_.face_cofw.train)
+val_dataloader = dict(dataset=_base_.face_cofw.val)
 test_dataloader = val_dataloader
-
-# inter-ocular NME (outer eye corners 8 and 9), with FR@10 and AUC@10
-nme_norm = dict(norm_mode='keypoint_distance', keypoint_indices=[8, 9])
-val_evaluator = [
-    dict(type='NME', **nme_norm),
-    dict(type='FailureRateAUC', **nme_norm)
-]
+val_evaluator = _base_.face_cofw.evaluator
 test_evaluator = val_evaluator

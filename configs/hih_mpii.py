@@ -1,10 +1,11 @@
 # HIH on MPII (16 joints): MMPose's HRNet-W32 256x256 MPII config with the
 # HIH codec and head. HIHHead reads HRNet's single 64x64 feature, predicts
 # the integer heatmaps with a 1x1 conv and runs the decimal (CSC) branch on
-# the same feature, locally at each keypoint's cell. The HIH paper is face-only, so the sigma (2), schedule
-# (210 epochs, Adam 5e-4), ImageNet-pretrained backbone and augmentation are
-# MMPose's; the decimal settings (8x8 bins, sigma 1 bin, KL weight 0.05)
-# are the paper's. Reports PCKh@0.5 as `PCK`.
+# the same feature, locally at each keypoint's cell. The HIH paper is
+# face-only, so the sigma (2), schedule (210 epochs, Adam 5e-4),
+# ImageNet-pretrained backbone and augmentation are MMPose's; the decimal
+# settings (8x8 bins, sigma 1 bin, KL weight 0.05) are the paper's. Reports
+# PCKh@0.5 as `PCK`.
 #
 # 8 GPUs x 64 images per GPU (auto_scale_lr base 512). MMPose's stock
 # HRNet-W32 MPII file trains with 16 per GPU despite its 8xb64 name and its
@@ -14,8 +15,8 @@ _base_ = [
     'td-hm_hrnet-w32_8xb64-210e_mpii-256x256.py'
 ]
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
-# Stop at the first NaN/inf loss and never save NaN/inf weights (README,
-# "Guards against silent failures").
+# Stop at the first NaN/inf loss and never save NaN/inf weights
+# (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
 codec = dict(
@@ -39,7 +40,7 @@ model = dict(
         heatmaps_from_backbone=False,
         # Body keypoints move across the whole crop, where the paper's
         # global decimal branch cannot learn; read the offsets at each
-        # keypoint's own cell (README, "HIH: Heatmap in Heatmap").
+        # keypoint's own cell (docs/methods.md, "HIH: Heatmap in Heatmap").
         decimal_mode='local',
         decimal_channels=384,
         loss=dict(

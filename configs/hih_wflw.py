@@ -31,7 +31,7 @@ param_scheduler = [
 auto_scale_lr = dict(base_batch_size=16)
 
 # StopOnNonFiniteHook ends the run at the first NaN/inf loss and never saves
-# NaN/inf weights (see README, "Guards against silent failures").
+# NaN/inf weights (see docs/training.md, "Guards against silent failures").
 default_hooks = dict(
     checkpoint=dict(save_best='NME', rule='less', interval=1),
     nonfinite=dict(type='StopOnNonFiniteHook'))
@@ -57,8 +57,7 @@ model = dict(
     # no ImageNet pretraining; weights are drawn from N(0, 0.001)
     backbone=dict(
         type='HIHHourglass',
-        arch='HIH-B',
-        num_stacks=4,
+        num_stacks=4,  # HIH-B
         num_keypoints=98,
         feat_channels=256,
         depth=4),
@@ -156,9 +155,11 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # inter-ocular NME (outer eye corners 60 and 72), with FR@10 and AUC@10
-nme_norm = dict(norm_mode='keypoint_distance', keypoint_indices=[60, 72])
 val_evaluator = [
-    dict(type='NME', **nme_norm),
-    dict(type='FailureRateAUC', **nme_norm)
+    dict(type='NME', norm_mode='keypoint_distance', keypoint_indices=[60, 72]),
+    dict(
+        type='FailureRateAUC',
+        norm_mode='keypoint_distance',
+        keypoint_indices=[60, 72])
 ]
 test_evaluator = val_evaluator

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv/ in the project root with the pinned OpenMMLab stack and this
 # package in editable mode. Safe to re-run: a second run checks a stamp and exits.
-# Every workaround here is explained in ../shared/docs/ENVIRONMENT.md.
+# docs/install.md explains what each step does and why.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,7 +64,7 @@ pip_install --no-deps --no-warn-conflicts "$MMCV_WHEEL" mmdet mmpose openmim
 # The registry wheel of xtcocotools is built against numpy 1.
 pip_install --no-deps --no-build-isolation --no-binary xtcocotools xtcocotools
 
-echo "[install] test tools, onnx and onnxruntime (deploy), hih_plugin (editable)"
+echo "[install] test and lint tools, onnx and onnxruntime (deploy), hih_plugin (editable)"
 pip_install -r "$REQ/tests.txt" -r "$REQ/deploy.txt"
 pip_install --no-deps --no-build-isolation -e "$ROOT"
 

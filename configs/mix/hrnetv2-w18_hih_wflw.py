@@ -8,8 +8,8 @@ _base_ = [
     'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py'
 ]
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
-# Stop at the first NaN/inf loss and never save NaN/inf weights (README,
-# "Guards against silent failures").
+# Stop at the first NaN/inf loss and never save NaN/inf weights
+# (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
 # A new name on purpose: a dict named `codec` would be merged into the base's
@@ -36,7 +36,8 @@ model = dict(
         in_channels=270,  # HRNetV2's four branches, concatenated by the neck
         out_channels=98,
         # the local read-out: HRNet's crop-wide landmarks are not where the
-        # paper's global branch learns (README, "HIH: Heatmap in Heatmap")
+        # paper's global branch learns (docs/methods.md, "HIH: Heatmap in
+        # Heatmap")
         decimal_mode='local',
         decimal_channels=384,
         loss=dict(type='KeypointMSELoss', use_target_weight=True),

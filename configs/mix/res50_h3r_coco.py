@@ -5,45 +5,32 @@
 # schedule and COCO evaluation stay MMPose's.
 _base_ = [
     'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
-    'td-hm_res50_8xb64-210e_coco-256x192.py'
+    'td-hm_res50_8xb64-210e_coco-256x192.py',
+    '../_base_/models/h3r_head.py'
 ]
 custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
-# Stop at the first NaN/inf loss and never save NaN/inf weights (README,
-# "Guards against silent failures").
+# Stop at the first NaN/inf loss and never save NaN/inf weights
+# (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
 # A new name on purpose: a dict named `codec` would be merged into the base's
 # MSRAHeatmap dict (keeping its `sigma`), and a `_delete_` key inside it
 # would reach the codec's constructor from the pipeline and the head.
 h3r_codec = dict(
-    type='H3RHeatmap', input_size=(192, 256), heatmap_size=(48, 64), topk=9)
+    _base_.h3r_codec, input_size=(192, 256), heatmap_size=(48, 64))
 
 model = dict(
     head=dict(
-        # HeatmapHead's layers; only the flip test differs (see H3RHead)
-        type='H3RHead',
-        loss=dict(
-            _delete_=True, type='H3RLoss', mode='bce', use_target_weight=True),
+        # HeatmapHead's layers and loss weighting, H3R's loss and flip test,
+        # and the final bias at the logit of a 1/(48*64) foreground prior
+        # (../_base_/models/h3r_head.py)
+        _base_.h3r_head,
         # `_delete_`: merged into the base's decoder, the MSRAHeatmap
         # `sigma` would survive and reach H3RHeatmap.
-        decoder=dict(_delete_=True, **h3r_codec),
-        # HeatmapHead's default init, except that the final bias starts at
-        # the logit of a 1/(48*64) foreground prior, -ln(48*64 - 1), as in
-        # configs/h3r_wflw.py: BCE then does not start by pushing 3071
-        # background pixels down from 0.5.
-        init_cfg=[
-            dict(
-                type='Normal',
-                layer=['Conv2d', 'ConvTranspose2d'],
-                std=0.001,
-                override=dict(
-                    name='final_layer', type='Normal', std=0.001,
-                    bias=-8.03)),
-            dict(type='Constant', layer='BatchNorm2d', val=1)
-        ]),
-    # H3RHead mirrors decoded coordinates; flip_mode and shift_heatmap of the
-    # base's heatmap flip test would be unused.
-    test_cfg=dict(_delete_=True, flip_test=True))
+        decoder=dict(_delete_=True, **h3r_codec)),
+    # flip_mode and shift_heatmap of the base's heatmap flip test would be
+    # unused
+    test_cfg=dict(_base_.h3r_test_cfg, _delete_=True))
 
 # The base config built its pipelines from its own `codec` when it was read.
 # Only the training pipeline encodes targets; it is restated with the new

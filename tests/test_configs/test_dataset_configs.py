@@ -16,11 +16,11 @@ from conftest import ROOT, fixture_dir, run_tool
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmpose.registry import MODELS
+from tool_options import (DATASETS, ONE_THREAD, SPLITS, as_cli,
+                          fixture_options, read_scalars, tiny_model_options)
 
 import hih_plugin  # noqa: F401  registers the plugin's modules
 from hih_plugin.utils.cli import UserError, check_dataset_paths
-from tool_options import (DATASETS, ONE_THREAD, SPLITS, as_cli,
-                          fixture_options, read_scalars, tiny_model_options)
 
 CONFIGS = [f'{m}_{name}' for m in ('hih', 'h3r') for name in DATASETS
            ] + ['hih-local_wflw']

@@ -1,4 +1,5 @@
 """configs/h3r_wflw*.py: what they inherit, and the models they build."""
+import math
 import os.path as osp
 
 import mmpose
@@ -6,11 +7,11 @@ import pytest
 import torch
 from conftest import ROOT
 from mmengine.config import Config
-
-import hih_plugin  # noqa: F401  registers the H3R parts
 from mmpose.evaluation.metrics import NME
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from tool_options import TINY_HRNET
+
+import hih_plugin  # noqa: F401  registers the H3R parts
 
 STOCK = Config.fromfile(osp.join(
     osp.dirname(mmpose.__file__), '.mim', 'configs', 'face_2d_keypoint',
@@ -32,7 +33,8 @@ def test_codec_is_h3r_everywhere(name, size):
         assert c.to_dict() == codec  # no MSRA sigma, no leftover _delete_
         KEYPOINT_CODECS.build(c)
     assert cfg.model.head.type == 'H3RHead'
-    assert cfg.model.head.loss.to_dict() == dict(type='H3RLoss', mode='bce')
+    assert cfg.model.head.loss.to_dict() == dict(
+        type='H3RLoss', mode='bce', use_target_weight=True)
     assert cfg.model.test_cfg.to_dict() == dict(flip_test=True)
     assert 'hih_plugin' in cfg.custom_imports.imports
 
@@ -81,10 +83,9 @@ def test_model_outputs_heatmaps_of_the_codec_size(name, size):
     model = MODELS.build(cfg.model)
     model.init_weights()
     bias = model.head.final_layer.bias
-    # the BCE prior: sigmoid(bias) = 1 / (H*W)
+    # the BCE prior, from H3RHead's default init: sigmoid(bias) = 1 / (H*W)
     torch.testing.assert_close(
-        bias.sigmoid(), torch.full_like(bias, 1 / size**2), rtol=0.01,
-        atol=0)
+        bias, torch.full_like(bias, -math.log(size**2 - 1)))
     with torch.no_grad():
         out = model(torch.zeros(1, 3, 256, 256), None, mode='tensor')
     assert out.shape == (1, 98, size, size)

@@ -5,7 +5,6 @@ import glob
 import os.path as osp
 
 import pytest
-
 from conftest import fixture_dir, run_tool
 from ecosystem_utils import H3R_MIX, HIH_MIX, MIX, NO_DOWNLOAD, data_options
 

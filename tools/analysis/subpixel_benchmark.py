@@ -353,20 +353,12 @@ def method_model(method, size, stride, K):
     elif method == 'h3r':
         codec = dict(type='H3RHeatmap', input_size=(size, size),
                      heatmap_size=(hm, hm), topk=min(9, hm * hm))
-        # As configs/h3r_wflw.py: the final bias starts at the logit of a
+        # H3RHead's default init starts the final bias at the logit of a
         # 1/(H*W) foreground prior.
-        prior = float(-np.log(hm * hm - 1))
         head = dict(type='H3RHead', in_channels=feat, out_channels=K,
                     deconv_out_channels=deconvs,
                     deconv_kernel_sizes=(4, ) * n_up or None,
-                    loss=dict(type='H3RLoss', mode='bce'), decoder=codec,
-                    init_cfg=[
-                        dict(type='Normal',
-                             layer=['Conv2d', 'ConvTranspose2d'], std=0.001,
-                             override=dict(name='final_layer', type='Normal',
-                                           std=0.001, bias=prior)),
-                        dict(type='Constant', layer='BatchNorm2d', val=1)
-                    ])
+                    loss=dict(type='H3RLoss', mode='bce'), decoder=codec)
     model = dict(
         type='TopdownPoseEstimator',
         data_preprocessor=dict(type='PoseDataPreprocessor',

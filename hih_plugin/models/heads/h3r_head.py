@@ -1,11 +1,12 @@
 """Heatmap head for H3R, with a flip test that keeps sub-pixel accuracy."""
-from mmengine.structures import PixelData
+import math
 
+from mmengine.structures import PixelData
 from mmpose.models.heads import HeatmapHead
 from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import MODELS
-from mmpose.utils.typing import (ConfigType, Features, OptSampleList,
-                                 Predictions)
+from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
+                                 OptSampleList, Predictions)
 
 
 @MODELS.register_module()
@@ -24,13 +25,53 @@ class H3RHead(HeatmapHead):
     is decoded on its own, the flipped view's coordinates are mirrored
     exactly (``x -> w - 1 - x``, with the keypoints swapped by
     ``flip_indices``) and coordinates and scores are averaged.
-    ``flip_mode`` and ``shift_heatmap`` in ``test_cfg`` are therefore unused. Averaging coordinates rather than logits also
-    keeps the top-k softmax of each view intact.
+    ``flip_mode`` and ``shift_heatmap`` in ``test_cfg`` are therefore
+    unused. Averaging coordinates rather than logits also keeps the top-k
+    softmax of each view intact.
 
     With ``test_cfg['output_heatmaps']`` the returned heatmaps are the mean
     of the two views' logits aligned by an unshifted flip, for
     visualisation only.
+
+    Without an ``init_cfg``, the weights start as :class:`HeatmapHead`'s,
+    and the final layer's bias at ``-log(H * W - 1)``, the logit of a
+    ``1 / (H * W)`` foreground prior for the decoder's ``heatmap_size``
+    ``(W, H)``: the one-hot BCE target has one positive cell in ``H * W``,
+    so the loss does not start by pushing every background cell down from
+    0.5. An explicit ``init_cfg`` is used as given.
+
+    Args:
+        *args, **kwargs: Those of :class:`HeatmapHead`
+        init_cfg (dict | list[dict], optional): Overrides the default
+            initialisation described above
     """
+
+    def __init__(self, *args, init_cfg: OptConfigType = None, **kwargs):
+        if init_cfg is None:
+            init_cfg = self.prior_init_cfg(
+                kwargs.get('decoder'), kwargs.get('final_layer', {}))
+        super().__init__(*args, init_cfg=init_cfg, **kwargs)
+
+    def prior_init_cfg(self, decoder: OptConfigType,
+                       final_layer: OptConfigType) -> list:
+        """:attr:`default_init_cfg` with the final bias at the foreground
+        prior of ``decoder``'s heatmap; unchanged without a decoder or a
+        final layer to set."""
+        init_cfg = self.default_init_cfg
+        if not decoder or final_layer is None:
+            return init_cfg
+        width, height = decoder['heatmap_size']
+        cells = width * height
+        if cells < 2:  # one cell is always the foreground: no prior to set
+            return init_cfg
+        init_cfg[0] = dict(
+            init_cfg[0],
+            override=dict(
+                name='final_layer',
+                type='Normal',
+                std=0.001,
+                bias=-math.log(cells - 1)))
+        return init_cfg
 
     def predict(self,
                 feats: Features,

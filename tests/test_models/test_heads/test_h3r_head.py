@@ -1,11 +1,14 @@
 """H3RHead: training as HeatmapHead, flip test in coordinate space."""
+import math
+
 import numpy as np
+import pytest
 import torch
 from mmengine.structures import InstanceData, PixelData
-
-import hih_plugin  # noqa: F401  registers H3RHead, H3RHeatmap, H3RLoss
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.structures import PoseDataSample
+
+import hih_plugin  # noqa: F401  registers H3RHead, H3RHeatmap, H3RLoss
 
 CODEC = dict(type='H3RHeatmap', input_size=(256, 256), heatmap_size=(64, 64))
 FLIP = dict(flip_test=True)
@@ -99,3 +102,40 @@ def test_loss_and_accuracy_on_one_hot_targets():
     assert losses['loss_kpt'] < 1e-6 and losses['acc_pose'] == 1
     losses = head.loss((-perfect, ), [sample])
     assert losses['loss_kpt'] > 1
+
+
+def built_head(heatmap_size, **kwargs):
+    head = MODELS.build(dict(
+        type='H3RHead', in_channels=8, out_channels=3,
+        deconv_out_channels=None, loss=dict(type='H3RLoss'),
+        decoder=dict(CODEC, heatmap_size=heatmap_size,
+                     input_size=tuple(4 * n for n in heatmap_size)),
+        **kwargs))
+    head.init_weights()
+    return head
+
+
+@pytest.mark.parametrize('heatmap_size', [(64, 64), (48, 64), (16, 16)])
+def test_default_init_sets_the_foreground_prior(heatmap_size):
+    """Without an init_cfg the final bias is the logit of a 1/(H*W) prior,
+    from the decoder's heatmap size; the weights are HeatmapHead's."""
+    head = built_head(heatmap_size)
+    cells = heatmap_size[0] * heatmap_size[1]
+    bias = head.final_layer.bias
+    torch.testing.assert_close(
+        bias, torch.full_like(bias, -math.log(cells - 1)))
+    torch.testing.assert_close(
+        bias.sigmoid(), torch.full_like(bias, 1 / cells))
+    assert 0 < head.final_layer.weight.std() < 0.01
+
+
+def test_explicit_init_cfg_wins():
+    head = built_head((64, 64), init_cfg=dict(
+        type='Constant', layer='Conv2d', val=0.5, bias=0.25))
+    torch.testing.assert_close(
+        head.final_layer.bias, torch.full((3, ), 0.25))
+
+
+def test_no_final_layer_keeps_heatmap_head_default():
+    head = passthrough_head()
+    assert 'override' not in head.init_cfg[0]

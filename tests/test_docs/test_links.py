@@ -1,0 +1,64 @@
+"""README.md and docs/*.md: every relative link resolves inside the
+repository (file and heading), and the README is the front door."""
+import glob
+import os.path as osp
+import re
+
+import pytest
+from conftest import ROOT
+
+PAGES = [osp.join(ROOT, 'README.md')] + sorted(
+    glob.glob(osp.join(ROOT, 'docs', '*.md')))
+LINK = re.compile(r'\]\(([^)\s]+)\)')
+FENCE = re.compile(r'^```.*?^```', re.M | re.S)
+
+
+def slug(heading):
+    """GitHub's anchor for a heading: lower case, punctuation dropped,
+    spaces to hyphens."""
+    text = re.sub(r'[^\w\- ]', '', heading.strip().lower())
+    return text.replace(' ', '-')
+
+
+def anchors(path):
+    text = FENCE.sub('', open(path, encoding='utf-8').read())
+    return {
+        slug(m.group(1))
+        for m in re.finditer(r'^#+ (.*)$', text, re.M)
+    }
+
+
+def links(path):
+    text = FENCE.sub('', open(path, encoding='utf-8').read())
+    return [m.group(1) for m in LINK.finditer(text)]
+
+
+@pytest.mark.parametrize('page', PAGES, ids=lambda p: osp.relpath(p, ROOT))
+def test_relative_links_resolve_inside_the_repository(page):
+    bad = []
+    for link in links(page):
+        if re.match(r'[a-z]+://', link):
+            continue
+        target, _, anchor = link.partition('#')
+        path = osp.normpath(
+            osp.join(osp.dirname(page), target)) if target else page
+        if osp.relpath(path, ROOT).startswith('..'):
+            bad.append(f'{link}: outside the repository')
+        elif not osp.exists(path):
+            bad.append(f'{link}: no such file')
+        elif anchor and anchor not in anchors(path):
+            bad.append(f'{link}: no such heading')
+    assert not bad, bad
+
+
+def test_readme_is_a_front_door():
+    text = open(osp.join(ROOT, 'README.md'), encoding='utf-8').read()
+    assert len(text.splitlines()) <= 250
+    assert '../shared' not in text
+    for heading in ('## Set-up', '## Quick start', '## Methods',
+                    '## Data preparation', '## Citation'):
+        assert heading in text
+    # both papers' BibTeX
+    assert 'arXiv' in text and '2104.03100' in text
+    assert 'Heatmap Regression via Randomized Rounding' in text
+    assert text.count('@article{') + text.count('@misc{') == 2
