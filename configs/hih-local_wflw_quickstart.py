@@ -1,10 +1,10 @@
 # The quick start's smoke run (tools/quickstart.sh): configs/hih-local_wflw.py
 # at a size that trains in a couple of CPU minutes. Same head and losses;
 # smaller everywhere else:
-# - the one-cell read-out trained at the true cell (decimal_span=1, 8 bins,
-#   readout_cells='truth', decimal weight 0.05): its decimal loss shows
-#   learning within a smoke run, where the 3-cell read-out trained at the 9
-#   neighbouring cells learns more slowly;
+# - the one-cell read-out trained at the true cell on an MSE integer map
+#   (decimal_span=1, 8 bins, readout_cells='truth', no votes, decimal weight
+#   0.05): its decimal loss shows learning within a smoke run, where the
+#   3-cell read-out trained at the 9 neighbouring cells learns more slowly;
 # - 128x128 input, 32x32 integer heatmaps (the sigmas stay), so each step
 #   costs about a quarter of the 256 input's;
 # - one hourglass stack of width 64 and a decimal branch of 64 channels
@@ -49,6 +49,9 @@ model = dict(
         in_channels=64,
         decimal_channels=64,
         readout_cells='truth',
+        neighbour_votes=False,
+        loss=dict(_delete_=True, type='KeypointMSELoss',
+                  use_target_weight=True),
         decimal_loss=dict(loss_weight=0.05),
         decoder=codec))
 

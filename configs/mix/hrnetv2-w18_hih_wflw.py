@@ -1,8 +1,9 @@
 # MMPose's stock HRNetV2-W18 WFLW config (256x256 input, 64x64 heatmaps) with
-# HIH's codec, head and loss: the integer heatmap stays a Gaussian regressed
-# with MSE, and an 8x8 decimal heatmap per landmark classifies the sub-cell
-# offset (coordinate soft-classification, trained with the distribution
-# loss). Backbone, neck, data pipeline, schedule and evaluation stay MMPose's.
+# HIH's codec, head and loss, with the local read-out of hih-local_wflw.py:
+# the integer heatmap a per-cell BCE against a Gaussian target, and a decimal
+# distribution per landmark that classifies the offset from its cell
+# (coordinate soft-classification, trained with the distribution loss).
+# Backbone, neck, data pipeline, schedule and evaluation stay MMPose's.
 _base_ = [
     'mmpose::face_2d_keypoint/topdown_heatmap/wflw/'
     'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py'
@@ -23,8 +24,9 @@ hih_codec = dict(
     # 3x3 cells around the true one, can correct an argmax a cell off
     decimal_size=24,
     decimal_span=3,
-    sigma=1.5,
-    decimal_sigma=1.0)
+    sigma=1.0,
+    decimal_sigma=1.0,
+    decode_mode='expectation')
 
 model = dict(
     # `_delete_`: the base's HeatmapHead keys (conv_out_channels,
@@ -40,10 +42,12 @@ model = dict(
         # Heatmap")
         decimal_mode='local',
         decimal_channels=384,
-        loss=dict(type='KeypointMSELoss', use_target_weight=True),
+        loss=dict(type='H3RLoss', mode='bce'),
         readout_cells='neighbours',
-        # 0.05 per 8 x 8 bins (DistributionLoss averages over the bins)
-        decimal_loss=dict(type='DistributionLoss', loss_weight=0.45),
+        neighbour_votes=True,
+        # as hih-local_wflw.py: 5x the paper's 0.05 per 8 x 8 bins next to
+        # the BCE integer map (DistributionLoss averages over the bins)
+        decimal_loss=dict(type='DistributionLoss', loss_weight=2.25),
         decoder=hih_codec))
 # test_cfg stays the base's: HIHHead's flip test uses flip_mode='heatmap'.
 
