@@ -18,7 +18,9 @@
 # all follow the WFLW schedule.
 _base_ = ['./h3r_wflw.py']
 
-custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
+    allow_failed_imports=False)
 
 num_keypoints = 68
 model = dict(head=dict(out_channels=num_keypoints))

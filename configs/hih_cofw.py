@@ -5,7 +5,9 @@
 # inherits).
 _base_ = ['./hih_wflw.py']
 
-custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
+    allow_failed_imports=False)
 
 num_keypoints = 29
 model = dict(
