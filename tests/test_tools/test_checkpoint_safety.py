@@ -96,6 +96,8 @@ def test_stock_checkpoint_as_load_from(stock, tmp_path):
 RESUMED_HUB = '''
 import importlib.util, json, sys
 from mmengine.runner import Runner
+from hih_plugin.checkpoint import enable_safe_loader
+enable_safe_loader()  # as train.py's main does
 spec = importlib.util.spec_from_file_location('train', 'tools/train.py')
 train = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(train)
