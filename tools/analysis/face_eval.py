@@ -79,7 +79,7 @@ def build_parser():
     return parser
 
 
-def test_dataset(cfg):
+def tested_dataset(cfg):
     """The config of the one dataset ``test_dataloader`` reads."""
     leaves = list(leaf_datasets(cfg.test_dataloader.dataset))
     if len(leaves) != 1:
@@ -123,7 +123,7 @@ def evaluate(cfg, checkpoint, splits, thr):
     results = {}
     for name, path in splits:
         split_cfg = copy.deepcopy(cfg)
-        test_dataset(split_cfg).ann_file = path
+        tested_dataset(split_cfg).ann_file = path
         split_cfg.test_evaluator = [
             dict(type='NME', **norm),
             dict(type='FailureRateAUC', thr=thr, **norm)]
@@ -200,7 +200,7 @@ def main():
     if not osp.isfile(args.checkpoint):
         raise UserError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options)
-    ds = test_dataset(cfg)
+    ds = tested_dataset(cfg)
     root = args.data_root or ds.get('data_root', '')
     ds.data_root = root
     splits = split_files(ds.get('type'), root)
