@@ -1,10 +1,9 @@
 """Checks of annotation content and images before the runner starts.
 
 :func:`~hih_plugin.cli.path_check.check_dataset_paths` makes sure the files
-exist;
-:func:`check_dataset_content` makes sure they can be used, so that a broken
-dataset ends in one ``error:`` line naming the file and the fix instead of a
-traceback deep inside a DataLoader worker:
+exist; :func:`check_dataset_content` makes sure they can be used, so that a
+broken dataset ends in one ``error:`` line naming the file and the fix
+instead of a traceback deep inside a DataLoader worker:
 
 - an annotation file that is not valid JSON (file, line and column);
 - an empty annotation list;
