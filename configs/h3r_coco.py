@@ -13,7 +13,9 @@ _base_ = [
     'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py',
     './_base_/models/h3r_head.py'
 ]
-custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
+    allow_failed_imports=False)
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))

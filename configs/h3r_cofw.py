@@ -10,7 +10,9 @@
 # all follow the WFLW schedule.
 _base_ = ['./h3r_wflw.py', './_base_/data/face_cofw.py']
 
-custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
+    allow_failed_imports=False)
 
 model = dict(head=dict(out_channels=_base_.face_cofw.num_keypoints))
 

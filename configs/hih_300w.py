@@ -5,7 +5,9 @@
 # inherits).
 _base_ = ['./hih_wflw.py', './_base_/data/face_300w.py']
 
-custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
+    allow_failed_imports=False)
 
 model = dict(
     backbone=dict(num_keypoints=_base_.face_300w.num_keypoints),

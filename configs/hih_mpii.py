@@ -14,7 +14,9 @@ _base_ = [
     'mmpose::body_2d_keypoint/topdown_heatmap/mpii/'
     'td-hm_hrnet-w32_8xb64-210e_mpii-256x256.py'
 ]
-custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
+    allow_failed_imports=False)
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))

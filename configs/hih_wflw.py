@@ -8,7 +8,9 @@
 # base_batch_size 16.
 _base_ = ['mmpose::_base_/default_runtime.py']
 
-custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
+    allow_failed_imports=False)
 
 # runtime: 60 epochs, lr x0.1 at 30 and 50 (the official schedule)
 train_cfg = dict(max_epochs=60, val_interval=1)

@@ -1,22 +1,13 @@
 """HIH and H3R sub-pixel heatmap methods for MMPose.
 
-Importing this package registers its codecs, models and metrics into MMPose's
-registries, so configs only need ``custom_imports=dict(imports=['hih_plugin'])``.
-It also makes MMEngine load local checkpoints with a restricted unpickler
-that still opens MMEngine's own checkpoints; see
-:mod:`hih_plugin.utils.checkpoint`.
+Importing this package registers its codecs, models, metrics, hooks and
+transforms into MMPose's registries, so configs only need
+``custom_imports=dict(imports=['hih_plugin'])``. It changes nothing else:
+MMEngine's checkpoint loader stays as it is until a config or a tool turns
+on the restricted one (:mod:`hih_plugin.checkpoint`, docs/checkpoints.md).
 """
-import os
-
-# albumentations (imported by mmpose's transforms) asks the package index for
-# a newer version at import time; training must not depend on the network.
-os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
-
-from . import (codecs, datasets, engine, evaluation,  # noqa: E402,F401
-               models)  # (registration)
-from .utils import register_checkpoint_loader  # noqa: E402
-from .version import __version__  # noqa: E402
-
-register_checkpoint_loader()
+# imported to register their classes
+from . import codecs, datasets, engine, evaluation, models  # noqa: F401
+from .version import __version__
 
 __all__ = ['__version__']

@@ -3,7 +3,7 @@
 Each folder has the layout of ``mmpose_tests_data/<name>`` (the annotation
 file ``test_<name>.json`` with its images beside it) and the dataset's own
 annotation format, as MMPose's loaders read it; the drawing is
-tools/make_demo_data.py's:
+hih_plugin.cli.demo_data's (tools/make_demo_data.py):
 
 - wflw: COCO-style, 98 landmarks, ``center``/``scale``; 2 images of 2 faces;
 - 300w (68), cofw (29), aflw (19, with ``box_size``): those landmarks of a
@@ -13,12 +13,11 @@ tools/make_demo_data.py's:
 - mpii: MPII's JSON (16 joints, ``center``/``scale``) and its head boxes
   as ``mpii_gt_val.mat`` holds them; 3 images of 1 to 3 people.
 """
-import importlib.util
 import os.path as osp
 
 import numpy as np
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from hih_plugin.cli import demo_data
 
 # Each dataset's landmarks as indices of WFLW's 98, in the dataset's order
 # (MMPose's configs/_base_/datasets/<name>.py; left/right pairs mirror).
@@ -40,19 +39,11 @@ FACE_POINTS = {
 FACES_PER_IMAGE = {'wflw': 2}  # the real WFLW sample: 4 faces, 2 images
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'make_demo_data', osp.join(ROOT, 'tools', 'make_demo_data.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def write_faces(tool, name, root, rng, size=256):
+def write_faces(name, root, rng, size=256):
     import cv2
     images, annotations = [], []
     for img_id in (1, 2):
-        drawn = [tool.draw_face(size, rng)
+        drawn = [demo_data.draw_face(size, rng)
                  for _ in range(FACES_PER_IMAGE.get(name, 1))]
         file_name = f'{name}_{img_id}.jpg'
         cv2.imwrite(osp.join(root, file_name),
@@ -60,7 +51,7 @@ def write_faces(tool, name, root, rng, size=256):
         images.append(dict(id=img_id, file_name=file_name, height=size,
                            width=size * len(drawn)))
         for n, (_, kpts) in enumerate(drawn):
-            ann = tool.face_annotation(
+            ann = demo_data.face_annotation(
                 kpts[FACE_POINTS[name]] + (n * size, 0), img_id,
                 img_id * 10 + n)
             if name == 'cofw':  # COFWDataset reads the box, not these
@@ -70,23 +61,23 @@ def write_faces(tool, name, root, rng, size=256):
             annotations.append(ann)
     categories = [dict(supercategory='person', id=1, name='face',
                        keypoints=[], skeleton=[])]
-    tool.write_json(osp.join(root, f'test_{name}.json'),
-                    dict(categories=categories, images=images,
-                         annotations=annotations))
+    demo_data.write_json(osp.join(root, f'test_{name}.json'),
+                         dict(categories=categories, images=images,
+                              annotations=annotations))
 
 
 def write(name, root, seed=0):
     """Write the sample ``name`` into the existing folder ``root``."""
-    tool = _tool()
     rng = np.random.default_rng(seed)
     if name in FACE_POINTS:
-        write_faces(tool, name, root, rng)
+        write_faces(name, root, rng)
     elif name == 'coco':
-        tool.write_people(root, 'coco', 'test', 4, 256, rng, 1, '',
-                          osp.join(root, 'test_coco.json'),
-                          osp.join(root, 'test_coco_det_AP_H_56.json'))
+        demo_data.write_people(
+            root, 'coco', 'test', 4, 256, rng, 1, '',
+            osp.join(root, 'test_coco.json'),
+            osp.join(root, 'test_coco_det_AP_H_56.json'))
     elif name == 'mpii':
-        tool.write_people(root, 'mpii', 'test', 3, 256, rng, 1, '',
-                          osp.join(root, 'test_mpii.json'))
+        demo_data.write_people(root, 'mpii', 'test', 3, 256, rng, 1, '',
+                               osp.join(root, 'test_mpii.json'))
     else:
         raise ValueError(f'no generated sample of {name!r}')

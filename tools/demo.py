@@ -18,17 +18,22 @@ finds no box above the threshold, the whole image is used as the one box, as
 MMPose's own demos do, and the tool says so.
 """
 import argparse
+import os
 import os.path as osp
 import sys
 
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
+
 import numpy as np
-from mmengine.config import DictAction
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
-from hih_plugin.utils.cli import (UserError, cli_main, load_config,
-                                  merge_cfg_options)
-from hih_plugin.utils.meta_check import checked_meta
-from hih_plugin.utils.model_check import load_checkpoint_strict
+from hih_plugin.checkpoint import enable_safe_loader
+from hih_plugin.cli import add_cfg_options, cli_main, load_config
+from hih_plugin.cli.meta_check import checked_meta
+from hih_plugin.cli.model_check import load_checkpoint_strict
+from hih_plugin.errors import UserError
 
 
 def build_parser():
@@ -61,9 +66,8 @@ def build_parser():
     parser.add_argument('--device', default=None,
                         help='e.g. cpu or cuda:0; default cuda:0 if '
                         'available, else cpu')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the pose config, as tools/train.py '
+    add_cfg_options(
+        parser, 'override settings of the pose config, as tools/train.py '
         'does: pass the same overrides the model was trained with')
     return parser
 
@@ -151,6 +155,7 @@ def detect_boxes(args, img, device):
 
 @cli_main
 def main():
+    enable_safe_loader()
     if any(a.lower().endswith('.onnx') for a in sys.argv[1:]):
         return onnx_main(sys.argv[1:])
     args = build_parser().parse_args()
@@ -168,7 +173,7 @@ def main():
     given = given_boxes(args.bboxes, img) if args.bboxes else None
     device = args.device or ('cuda:0' if torch.cuda.is_available() else
                              'cpu')
-    cfg = merge_cfg_options(load_config(args.config), args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     if cfg.get('data_mode', 'topdown') != 'topdown':
         raise UserError(f'{args.config} is a {cfg.data_mode} model; this '
                         'demo runs top-down models')

@@ -3,7 +3,7 @@
 #   tools/dist_test.sh CONFIG CHECKPOINT GPUS [tools/test.py arguments]
 # Environment: NNODES, NODE_RANK, PORT, MASTER_ADDR as in MMPose; PYTHON picks
 # the interpreter (default: python). Without CUDA it starts GPUS CPU processes
-# that talk over gloo (see hih_plugin/utils/dist.py). A failed run ends with
+# that talk over gloo (see hih_plugin/cli/dist.py). A failed run ends with
 # the workers' error line and exit status, without torchrun's own traceback
 # (tools/dist_run.py).
 

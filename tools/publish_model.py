@@ -24,24 +24,29 @@ import argparse
 import contextlib
 import hashlib
 import json
+import math
 import os
 import os.path as osp
-import math
 import re
 import sys
 import tempfile
 from datetime import date
 
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
+
 import torch
 import yaml
-from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
-from hih_plugin.utils.cli import (UserError, cli_main, load_config,
-                                  merge_cfg_options)
-from hih_plugin.utils.meta_check import checked_meta
-from hih_plugin.utils.model_check import check_checkpoint_fits
+from hih_plugin.checkpoint import enable_safe_loader
+from hih_plugin.cli import (add_cfg_options, cli_main, leaf_datasets,
+                            load_config)
+from hih_plugin.cli.meta_check import checked_meta
+from hih_plugin.cli.model_check import check_checkpoint_fits
+from hih_plugin.errors import UserError
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -133,9 +138,8 @@ def build_parser():
     parser.add_argument('--project', action='store_true',
                         help='also write projects/<name>/README.md in the '
                         "layout of MMPose's projects/, for a pull request")
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, as tools/train.py does: '
+    add_cfg_options(
+        parser, 'override settings of the config, as tools/train.py does: '
         'pass the same overrides the model was trained with')
     parser.add_argument(
         '--save-keys', nargs='+', default=['meta', 'state_dict'],
@@ -251,9 +255,7 @@ def model_facts(cfg, args):
         t for t in (collection, cfg.model.backbone.get('type'),
                     head.get('type')) if t))
 
-    ds_cfg = cfg.test_dataloader.dataset
-    while 'dataset' in ds_cfg:  # dataset wrappers
-        ds_cfg = ds_cfg.dataset
+    ds_cfg = next(leaf_datasets(cfg.test_dataloader.dataset))
     ds_type = ds_cfg.get('type', '')
     dataset = args.dataset or DATASET_NAMES.get(
         ds_type, ds_type.replace('Dataset', ''))
@@ -429,17 +431,19 @@ def make_out_dir(out_dir, project_dir=None):
 
 @cli_main
 def main():
+    enable_safe_loader()
     args = build_parser().parse_args()
     name = model_name(args)
     project = f'projects/{name}/README.md'
     make_out_dir(args.out_dir, args.project and osp.join(
         args.out_dir, osp.dirname(project)))
-    cfg = merge_cfg_options(load_config(args.config), args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     config = zoo_config(args.config, args.zoo_config)
     metrics = select_metrics(args.metrics, args.metric_names, args.digits)
     facts = model_facts(cfg, args)
 
     from mmpose.apis import init_model
+
     # Refuse a checkpoint of another model: its numbers would be published
     # under this config's name.
     model = init_model(cfg, None, device='cpu')

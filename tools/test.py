@@ -3,8 +3,13 @@
 ``--out`` writes the metrics as JSON, which ``tools/publish_model.py`` reads.
 """
 import argparse
+import os
 import os.path as osp
 import sys
+
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
 
 import mmengine
 import numpy as np
@@ -12,13 +17,15 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
-from hih_plugin.utils.cli import (UserError, add_common_args,
-                                  apply_common_args, check_dataset_paths,
-                                  cli_main, load_config, parse_args)
-from hih_plugin.utils.data_check import (check_dataset_content,
-                                         check_image_loading)
-from hih_plugin.utils.dist import setup_cpu_distributed
-from hih_plugin.utils.model_check import check_checkpoint_fits
+from hih_plugin.checkpoint import enable_safe_loader
+from hih_plugin.cli import (add_common_args, apply_common_args,
+                            check_dataset_paths, cli_main, load_config,
+                            parse_args)
+from hih_plugin.cli.data_check import (check_dataset_content,
+                                       check_image_loading)
+from hih_plugin.cli.dist import setup_cpu_distributed
+from hih_plugin.cli.model_check import check_checkpoint_fits
+from hih_plugin.errors import UserError
 
 
 class SaveMetricHook(Hook):
@@ -84,6 +91,7 @@ def merge_args(cfg, args):
 
 @cli_main
 def main():
+    enable_safe_loader()
     args = parse_args(build_parser())
     if not osp.isfile(args.checkpoint):
         raise UserError(f'checkpoint not found: {args.checkpoint}')

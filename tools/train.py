@@ -1,17 +1,24 @@
 """Train a pose model; the command line of MMPose's ``tools/train.py``."""
 import argparse
+import os
 import os.path as osp
+
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
 
 from mmengine.runner import Runner
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
-from hih_plugin.utils.cli import (UserError, add_common_args,
-                                  apply_common_args, check_dataset_paths,
-                                  cli_main, load_config, parse_args)
-from hih_plugin.utils.data_check import (check_dataset_content,
-                                         check_image_loading)
-from hih_plugin.utils.dist import setup_cpu_distributed
-from hih_plugin.utils.model_check import check_resume_fits
+from hih_plugin.checkpoint import enable_safe_loader
+from hih_plugin.cli import (add_common_args, apply_common_args,
+                            check_dataset_paths, cli_main, load_config,
+                            parse_args)
+from hih_plugin.cli.data_check import (check_dataset_content,
+                                       check_image_loading)
+from hih_plugin.cli.dist import setup_cpu_distributed
+from hih_plugin.cli.model_check import check_resume_fits
+from hih_plugin.errors import UserError
 
 
 def build_parser():
@@ -70,6 +77,7 @@ def amp_device_available():
 
 @cli_main
 def main():
+    enable_safe_loader()
     args = parse_args(build_parser())
     cfg = merge_args(load_config(args.config), args)
     check_dataset_paths(cfg, ('train', 'val'))

@@ -8,7 +8,9 @@ _base_ = [
     'mmpose::face_2d_keypoint/topdown_heatmap/wflw/'
     'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py'
 ]
-custom_imports = dict(imports=['hih_plugin'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
+    allow_failed_imports=False)
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))

@@ -7,8 +7,8 @@ from mmengine import fileio
 from mmpose.datasets.transforms import LoadImage
 from mmpose.registry import TRANSFORMS
 
-from ..utils.cli import DATA_PREP_DOC, UserError
-from ..utils.image_check import decoder_warnings, image_size_problem
+from ..errors import DATA_PREP_DOC, UserError
+from .image_check import decoder_warnings, image_size_problem
 
 
 @TRANSFORMS.register_module()
@@ -16,16 +16,16 @@ class LoadCheckedImage(LoadImage):
     """MMPose's ``LoadImage``, with two checks of each file it reads.
 
     - The size the header declares must be within
-      :func:`~hih_plugin.utils.image_check.max_image_pixels`; it is read
+      :func:`~hih_plugin.datasets.image_check.max_image_pixels`; it is read
       before decoding, so no decoder allocates for an absurd size.
     - The decoder must report no damaged data: libjpeg and libpng only
       print a warning for a damaged body, and OpenCV returns the image
       with the damaged part filled in.
 
-    Either raises a one-line :class:`~hih_plugin.utils.cli.UserError`
+    Either raises a one-line :class:`~hih_plugin.errors.UserError`
     naming the file. ``tools/train.py`` and ``tools/test.py`` use it in
     place of every ``LoadImage`` of the pipelines that run (see
-    :func:`hih_plugin.utils.data_check.check_image_loading`).
+    :func:`hih_plugin.cli.data_check.check_image_loading`).
     """
 
     def transform(self, results):
@@ -59,4 +59,3 @@ class LoadCheckedImage(LoadImage):
         results['img'] = img
         results['img_shape'] = results['ori_shape'] = img.shape[:2]
         return results
-

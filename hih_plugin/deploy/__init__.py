@@ -3,7 +3,7 @@
 Needs the ``deploy`` extra (onnx, onnxruntime); ``import hih_plugin`` does
 not import this package.
 """
-from ..utils.cli import UserError
+from ..errors import UserError
 
 
 def require_onnx() -> None:

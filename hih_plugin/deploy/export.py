@@ -5,7 +5,7 @@ from typing import Iterable, Optional, Tuple
 import numpy as np
 import torch
 
-from ..utils.cli import UserError
+from ..errors import UserError
 from .graph import DecodedPoseModel
 from .onnx_model import OnnxPoseModel, crop_to_image, sign
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..utils.cli import UserError
+from ..errors import UserError
 
 SUPPORTED = ('HIHHead with HIHHeatmap, a HeatmapHead (H3RHead, HeatmapHead) '
              'with H3RHeatmap, or a HeatmapHead with '

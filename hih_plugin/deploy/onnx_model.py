@@ -15,7 +15,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ..utils.cli import UserError
+from ..errors import UserError
 
 FORMAT = 'hih-plugin-onnx/1'
 PREFIX = 'hih_plugin.'

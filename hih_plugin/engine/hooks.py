@@ -7,7 +7,7 @@ from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
 from mmpose.registry import HOOKS
 
-from ..utils.cli import UserError
+from ..errors import UserError
 
 
 class NonFiniteTrainingError(UserError):

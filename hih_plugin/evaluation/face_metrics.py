@@ -72,7 +72,8 @@ class FailureRateAUC(NME):
     [0, 1], like MMPose's ``NME`` (a paper's "FR 2.84%" is ``0.0284``).
     An image with a NaN/inf predicted keypoint is a failure; when there are
     such images, their count is reported as ``non-finite`` (with a
-    warning), since MMPose's ``NME`` turns nan.
+    warning), since MMPose's ``NME`` turns nan. After an evaluation,
+    ``errors`` holds its per-image NMEs (for a CED curve).
 
     Use it next to ``NME`` with the same normalisation arguments::
 
@@ -128,6 +129,8 @@ class FailureRateAUC(NME):
         mask = np.concatenate([r['mask'] for r in results])
         errors = per_image_nme(pred, gt, mask,
                                self._normalize_factors(results, gt))
+        # kept for the CED curves of tools/analysis/face_eval.py
+        self.errors = errors
         failure_rate, auc = failure_rate_auc(errors, self.thr)
         pct = f'{self.thr * 100:g}'
         metrics = {f'FR@{pct}': failure_rate, f'AUC@{pct}': auc}

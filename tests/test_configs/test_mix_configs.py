@@ -28,7 +28,8 @@ def encoders(cfg):
 def test_mix_config_replaces_codec_everywhere(path):
     cfg = load(path)
     assert cfg.custom_imports == dict(
-        imports=['hih_plugin'], allow_failed_imports=False)
+        imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
+        allow_failed_imports=False)
     assert cfg._cfg_dict.get('_base_') is None  # resolved from mmpose::
     decoder = cfg.model.head.decoder.to_dict()
     assert decoder['type'] in OUR_CODECS

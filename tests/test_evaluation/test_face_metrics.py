@@ -96,6 +96,8 @@ def test_default_indices_and_key_names():
     ]
     out = metric.compute_metrics(metric.results)
     assert out == pytest.approx({'FR@8': 0.0, 'AUC@8': 1 - 0.05 / 0.08})
+    # the per-image NMEs stay on the metric, for a CED curve
+    assert metric.errors == pytest.approx([0.05])
 
 
 def test_image_without_visible_keypoints_is_left_out():

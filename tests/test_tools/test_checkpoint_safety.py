@@ -18,7 +18,7 @@ from mmengine.logging import HistoryBuffer
 from tool_options import (STOCK_CFG, annotated_image, read_scalars,
                           wflw_options)
 
-from hih_plugin.utils.checkpoint import CheckpointError, load_file
+from hih_plugin.checkpoint import CheckpointError, load_file
 
 
 # Runs stock MMPose training in a process that never imports hih_plugin,
@@ -96,6 +96,8 @@ def test_stock_checkpoint_as_load_from(stock, tmp_path):
 RESUMED_HUB = '''
 import importlib.util, json, sys
 from mmengine.runner import Runner
+from hih_plugin.checkpoint import enable_safe_loader
+enable_safe_loader()  # as train.py's main does
 spec = importlib.util.spec_from_file_location('train', 'tools/train.py')
 train = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(train)
@@ -439,7 +441,7 @@ import io, sys, zipfile
 import numpy as np, torch
 from hypothesis import given, settings, strategies as st, HealthCheck
 from mmengine.logging import MessageHub
-from hih_plugin.utils.checkpoint import CheckpointError, load_file
+from hih_plugin.checkpoint import CheckpointError, load_file
 
 tmp = sys.argv[1]
 hub = MessageHub.get_instance('fuzz')
@@ -490,7 +492,7 @@ def test_mutated_pickles_load_or_are_refused(tmp_path):
 
 
 def test_torch_refusals_are_named_without_advice(tmp_path):
-    from hih_plugin.utils.checkpoint import torch_refusal
+    from hih_plugin.checkpoint import torch_refusal
     path = tmp_path / 'np.pth'
     torch.save({'a': np.zeros(2)}, path)
     with pytest.raises(pickle.UnpicklingError) as err:
@@ -503,6 +505,6 @@ def test_torch_refusals_are_named_without_advice(tmp_path):
 def test_refusal_quoting_multiline_content_stays_one_line():
     """A refusal may quote file content, e.g. the repr of a tensor that the
     fuzzer smuggled into a persistent id; the error stays one line."""
-    from hih_plugin.utils.checkpoint import CheckpointError
+    from hih_plugin.checkpoint import CheckpointError
     err = CheckpointError(f'persistent id {torch.arange(3.)[:, None]!r}')
     assert '\n' not in str(err) and 'tensor([[0.], [1.], [2.]])' in str(err)

@@ -162,7 +162,7 @@ def demo_module():
     (b'GIF89a truncated', 'cannot decode image'),
 ])
 def test_read_image_names_the_problem(tmp_path, content, reason):
-    from hih_plugin.utils.cli import UserError
+    from hih_plugin.errors import UserError
     img = tmp_path / 'img.gif'
     if content is not None:
         img.write_bytes(content)
@@ -178,7 +178,7 @@ def test_read_image_names_the_problem(tmp_path, content, reason):
 ])
 def test_bad_boxes_are_refused(coords, reason):
     import numpy as np
-    from hih_plugin.utils.cli import UserError
+    from hih_plugin.errors import UserError
     with pytest.raises(UserError, match=reason):
         demo_module().given_boxes(coords, np.zeros((100, 200, 3), np.uint8))
 

@@ -151,7 +151,7 @@ def test_export_verify_and_load(exported, name):
 def torch_crop_predictions(name, ckpt, inputs):
     """PyTorch's head.predict on crops, in crop pixels (flip test off)."""
     import torch
-    from hih_plugin.utils.model_check import load_checkpoint_strict
+    from hih_plugin.cli.model_check import load_checkpoint_strict
     model = build_model(name)
     load_checkpoint_strict(model, str(ckpt))
     model.eval()

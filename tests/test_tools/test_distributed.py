@@ -165,7 +165,7 @@ def test_distributed_metrics_equal_single_process(run, single, tmp_path):
 
 def test_publish_round_trip(run, single, tmp_path):
     modelindex = pytest.importorskip('modelindex')
-    from hih_plugin.utils.checkpoint import load_file
+    from hih_plugin.checkpoint import load_file
 
     out = tmp_path / 'zoo'
     proc = run_tool('publish_model.py', run['config'],
@@ -205,7 +205,7 @@ def test_publish_round_trip(run, single, tmp_path):
 
 
 def test_publish_refuses_unmeasured_metric(single, tmp_path):
-    from hih_plugin.utils.cli import UserError
+    from hih_plugin.errors import UserError
     spec = importlib.util.spec_from_file_location(
         'publish_tool', osp.join(ROOT, 'tools', 'publish_model.py'))
     tool = importlib.util.module_from_spec(spec)

@@ -14,7 +14,7 @@ from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers our parts
 from conftest import ROOT, fixture_dir, run_tool
-from hih_plugin.utils.checkpoint import load_file
+from hih_plugin.checkpoint import load_file
 from tool_options import cfg_options as h3r_options
 from tool_options import read_scalars, tiny_overrides
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import ROOT, fixture_dir, run_tool
 
-from hih_plugin.utils.checkpoint import load_file
+from hih_plugin.checkpoint import load_file
 from tool_options import STOCK_CFG, read_scalars, wflw_options
 
 

@@ -23,13 +23,18 @@ import os.path as osp
 import sys
 import time
 
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
+
 import numpy as np
 import torch
 
 import hih_plugin  # noqa: F401  registers HIHHeatmap and H3RHeatmap
-from hih_plugin.utils.cli import UserError, cli_main
-from hih_plugin.utils.codec_analysis import (PRESETS, build_codec,
-                                             decode_inputs, load_codec_cfg)
+from hih_plugin.cli import cli_main
+from hih_plugin.cli.codec_analysis import (PRESETS, build_codec, decode_inputs,
+                                           load_codec_cfg)
+from hih_plugin.errors import UserError
 
 DEFAULT_CODECS = ['msra', 'dark', 'udp', 'simcc', 'hih', 'h3r-draw']
 

@@ -25,15 +25,18 @@ import os
 import os.path as osp
 import sys
 
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
+
 import numpy as np
-from mmengine.config import DictAction
-from mmpose.registry import METRICS
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
-from hih_plugin.evaluation.face_metrics import FailureRateAUC, per_image_nme
-from hih_plugin.utils.cli import (DATA_PREP_DOC, UserError, cli_main,
-                                  load_config, merge_cfg_options)
-from hih_plugin.utils.model_check import check_checkpoint_fits
+from hih_plugin.checkpoint import enable_safe_loader
+from hih_plugin.cli import (add_cfg_options, cli_main, leaf_datasets,
+                            load_config)
+from hih_plugin.cli.model_check import check_checkpoint_fits
+from hih_plugin.errors import DATA_PREP_DOC, UserError
 
 _WFLW = 'annotations/face_landmarks_wflw_test{}.json'
 _300W = 'annotations/face_landmarks_300w_{}.json'
@@ -58,19 +61,6 @@ SPLITS = {
 }
 
 
-@METRICS.register_module()
-class PerImageFailureRateAUC(FailureRateAUC):
-    """``FailureRateAUC`` that also keeps each image's NME, for the CED."""
-
-    def compute_metrics(self, results):
-        pred = np.concatenate([r['pred_coords'] for r in results])
-        gt = np.concatenate([r['gt_coords'] for r in results])
-        mask = np.concatenate([r['mask'] for r in results])
-        self.errors = per_image_nme(pred, gt, mask,
-                                    self._normalize_factors(results, gt))
-        return super().compute_metrics(results)
-
-
 def build_parser():
     parser = argparse.ArgumentParser(
         description='NME, FR and AUC on every standard test split of a '
@@ -84,16 +74,18 @@ def build_parser():
     parser.add_argument('--thr', type=float, default=0.1,
                         help='failure threshold and AUC limit on per-image '
                         'NME (default 0.1: FR@10, AUC@10)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, as tools/test.py does')
+    add_cfg_options(
+        parser, 'override settings of the config, as tools/test.py does')
     return parser
 
 
-def leaf_dataset(ds):
-    while 'dataset' in ds:  # dataset wrappers
-        ds = ds['dataset']
-    return ds
+def tested_dataset(cfg):
+    """The config of the one dataset ``test_dataloader`` reads."""
+    leaves = list(leaf_datasets(cfg.test_dataloader.dataset))
+    if len(leaves) != 1:
+        raise UserError(f'test_dataloader.dataset combines {len(leaves)} '
+                        'datasets; face_eval tests one dataset')
+    return leaves[0]
 
 
 def norm_args(evaluator):
@@ -131,10 +123,10 @@ def evaluate(cfg, checkpoint, splits, thr):
     results = {}
     for name, path in splits:
         split_cfg = copy.deepcopy(cfg)
-        leaf_dataset(split_cfg.test_dataloader.dataset).ann_file = path
+        tested_dataset(split_cfg).ann_file = path
         split_cfg.test_evaluator = [
             dict(type='NME', **norm),
-            dict(type='PerImageFailureRateAUC', thr=thr, **norm)]
+            dict(type='FailureRateAUC', thr=thr, **norm)]
         split_cfg.load_from = checkpoint
         runner = Runner.from_cfg(split_cfg)
         if not results:
@@ -203,11 +195,12 @@ def plot_ced(path, results, thr, title):
 
 @cli_main
 def main():
+    enable_safe_loader()
     args = build_parser().parse_args()
     if not osp.isfile(args.checkpoint):
         raise UserError(f'checkpoint not found: {args.checkpoint}')
-    cfg = merge_cfg_options(load_config(args.config), args.cfg_options)
-    ds = leaf_dataset(cfg.test_dataloader.dataset)
+    cfg = load_config(args.config, args.cfg_options)
+    ds = tested_dataset(cfg)
     root = args.data_root or ds.get('data_root', '')
     ds.data_root = root
     splits = split_files(ds.get('type'), root)

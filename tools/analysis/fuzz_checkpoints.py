@@ -3,7 +3,7 @@
     python tools/analysis/fuzz_checkpoints.py [--seed 0] [--budget 60]
         [--case-seconds 10] [--out summary.json]
 
-Generates checkpoint files for ``hih_plugin.utils.checkpoint.load_file``
+Generates checkpoint files for ``hih_plugin.checkpoint.load_file``
 for ``--budget`` seconds, on one thread, and sorts every outcome:
 
 - ``loads``: it returned, and what the tools do next (take the weights
@@ -55,13 +55,17 @@ import time
 import zipfile
 from collections import Counter
 
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
+
 import numpy as np
 import torch
 
-from hih_plugin.utils.checkpoint import load_file
-from hih_plugin.utils.cli import UserError
-from hih_plugin.utils.meta_check import checked_meta
-from hih_plugin.utils.model_check import as_checkpoint
+from hih_plugin.checkpoint import load_file
+from hih_plugin.cli.meta_check import checked_meta
+from hih_plugin.cli.model_check import as_checkpoint
+from hih_plugin.errors import UserError
 
 P = pickle
 GLOBALS = [

@@ -16,23 +16,24 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 import time
 
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
+
+import mmpose
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
+from mmpose.registry import MODELS
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from subpixel_benchmark import Batcher  # noqa: E402
-
-import hih_plugin  # noqa: F401,E402  registers HIHHead
-import mmpose  # noqa: E402
-from hih_plugin.utils.cli import cli_main  # noqa: E402
-from mmpose.registry import MODELS  # noqa: E402
+import hih_plugin  # noqa: F401  registers HIHHead
+from hih_plugin.cli import cli_main
+from hih_plugin.cli.batcher import Batcher
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MIX_CONFIG = osp.join(ROOT, 'configs', 'mix', 'hrnetv2-w18_hih_wflw.py')

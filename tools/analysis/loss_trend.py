@@ -13,9 +13,15 @@ reads the same file.
 import argparse
 import glob
 import json
+import os
 import os.path as osp
 
-from hih_plugin.utils.cli import UserError, cli_main
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
+
+from hih_plugin.cli import cli_main
+from hih_plugin.errors import UserError
 
 
 def parse_args():

@@ -21,18 +21,23 @@ import os
 import os.path as osp
 import sys
 
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
+
 import numpy as np
 from mmengine.config import Config
 from mmengine.utils import ProgressBar
-
-import hih_plugin  # noqa: F401  registers HIHHeatmap and H3RHeatmap
-from hih_plugin.utils.cli import UserError, cli_main
-from hih_plugin.utils.codec_analysis import (PRESETS, build_codec,
-                                             load_codec_cfg, round_trip)
 from mmpose.datasets.transforms import GetBBoxCenterScale, TopdownAffine
 from mmpose.evaluation.functional import keypoint_nme
 from mmpose.evaluation.metrics import NME
 from mmpose.registry import DATASETS
+
+import hih_plugin  # noqa: F401  registers HIHHeatmap and H3RHeatmap
+from hih_plugin.cli import cli_main
+from hih_plugin.cli.codec_analysis import (PRESETS, build_codec,
+                                           load_codec_cfg, round_trip)
+from hih_plugin.errors import UserError
 
 DEFAULT_CODECS = ['msra', 'dark', 'udp', 'simcc', 'hih', 'hih-expectation',
                   'h3r']

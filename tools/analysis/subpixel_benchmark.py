@@ -74,22 +74,21 @@ import os.path as osp
 import sys
 import time
 
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
+
 import numpy as np
 import torch
-from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
-from mmpose.datasets.transforms import (GenerateTarget, GetBBoxCenterScale,
-                                        PackPoseInputs, TopdownAffine)
 from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers HIH and H3R parts
-from hih_plugin.utils.cli import UserError, cli_main
-
-# tools/ is no package: the face drawing of tools/make_demo_data.py
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import make_demo_data  # noqa: E402
+from hih_plugin.cli import cli_main, demo_data
+from hih_plugin.cli.batcher import Batcher
+from hih_plugin.errors import UserError
 
 METHODS = ['msra', 'dark', 'simcc', 'h3r', 'hih', 'hih-local']
 # Local HIH variants: codec and head options on top of the paper's codec
@@ -271,9 +270,9 @@ def make_faces(num, size, rng):
     """
     imgs, kpts = [], []
     for _ in range(num):
-        pts = make_demo_data.random_pose(
-            make_demo_data.face_template(rng), 2 * size, rng)
-        imgs.append(make_demo_data.render(pts, 2 * size, rng))
+        pts = demo_data.random_pose(
+            demo_data.face_template(rng), 2 * size, rng)
+        imgs.append(demo_data.render(pts, 2 * size, rng))
         kpts.append(pts)
     kpts = np.stack(kpts)
     boxes = np.concatenate([kpts.min(1), kpts.max(1)], -1)
@@ -405,33 +404,6 @@ def error_split(pred_u, gt_u, nme, argmax_cells=None):
         out['argmax_miss_percent'] = 100. * float(
             (argmax_cells != true_cell).any(-1).mean())
     return out
-
-
-class Batcher:
-    """Turns images into model batches with MMPose's top-down transforms."""
-
-    def __init__(self, size, codec=None, padding=1.0):
-        self.transforms = [GetBBoxCenterScale(padding=padding),
-                           TopdownAffine(input_size=(size, size))]
-        if codec is not None:
-            self.transforms.append(
-                GenerateTarget(encoder=copy.deepcopy(codec)))
-        self.transforms.append(PackPoseInputs())
-        self.size = size
-
-    def __call__(self, imgs, kpts, boxes):
-        items = []
-        for img, kp, box in zip(imgs, kpts, boxes):
-            results = dict(
-                img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2],
-                bbox=np.asarray(box, np.float32)[None],
-                bbox_score=np.ones(1, np.float32),
-                keypoints=kp[None].astype(np.float32),
-                keypoints_visible=np.ones((1, len(kp)), np.float32))
-            for t in self.transforms:
-                results = t(results)
-            items.append(results)
-        return pseudo_collate(items)
 
 
 def train_and_test(method, stride, args, regime, train, test):

@@ -19,12 +19,16 @@ import shutil
 import tempfile
 import time
 
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
+
 import cv2
 import numpy as np
 from mmengine.config import Config
 
 import hih_plugin  # noqa: F401  registers our parts
-from hih_plugin.utils.data_check import check_dataset_content, load_json
+from hih_plugin.cli.data_check import check_dataset_content, load_json
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

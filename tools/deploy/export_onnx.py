@@ -17,14 +17,19 @@ import os
 import os.path as osp
 import sys
 
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
+
 import numpy as np
-from mmengine.config import DictAction
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
+from hih_plugin.checkpoint import enable_safe_loader
+from hih_plugin.cli import (add_cfg_options, check_dataset_paths, cli_main,
+                            load_config)
+from hih_plugin.cli.model_check import load_checkpoint_strict
 from hih_plugin.deploy import require_onnx
-from hih_plugin.utils.cli import (UserError, check_dataset_paths, cli_main,
-                                  load_config, merge_cfg_options)
-from hih_plugin.utils.model_check import load_checkpoint_strict
+from hih_plugin.errors import UserError
 
 # Float32 rounding moves a decoded keypoint by about 1e-5 input px (ORT and
 # PyTorch convolutions differ in the last bits); a decoding that differs
@@ -68,9 +73,8 @@ def build_parser():
     parser.add_argument('--score-tol', type=float, default=TOL_SCORE,
                         help=f'largest score difference allowed (default '
                         f'{TOL_SCORE:g})')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, as tools/train.py does: '
+    add_cfg_options(
+        parser, 'override settings of the config, as tools/train.py does: '
         'pass the same overrides the model was trained with')
     return parser
 
@@ -123,6 +127,7 @@ def check(name, result, args):
 
 @cli_main
 def main():
+    enable_safe_loader()
     args = build_parser().parse_args()
     require_onnx()
     from mmpose.apis import init_model
@@ -142,7 +147,7 @@ def main():
         raise UserError('--tol and --score-tol must be at least 0')
     if not args.out.endswith('.onnx'):
         raise UserError(f'--out {args.out} must end with .onnx')
-    cfg = merge_cfg_options(load_config(args.config), args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     if cfg.get('data_mode', 'topdown') != 'topdown':
         raise UserError(f'{args.config} is a {cfg.data_mode} model; the '
                         'export handles top-down models')

@@ -17,19 +17,23 @@ trained ones. Reported: the median time per batch and the ratio ort/torch.
 import argparse
 import copy
 import json
+import os
 import os.path as osp
 import statistics
 import sys
 import tempfile
 import time
 
-from mmengine.config import DictAction
+# albumentations, which mmpose imports, checks for updates online
+if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
+    os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
+
 from mmengine.logging import MMLogger
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
+from hih_plugin.cli import add_cfg_options, cli_main, load_config
 from hih_plugin.deploy import require_onnx
-from hih_plugin.utils.cli import (UserError, cli_main, load_config,
-                                  merge_cfg_options)
+from hih_plugin.errors import UserError
 
 
 def build_parser():
@@ -47,8 +51,7 @@ def build_parser():
                         default=['global', 'local'],
                         choices=['global', 'local'],
                         help='decimal_mode(s) to time HIH configs in')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='overrides applied to every config')
+    add_cfg_options(parser, 'overrides applied to every config')
     parser.add_argument('--out', help='also write the results as JSON')
     return parser
 
@@ -61,7 +64,7 @@ def timed(fn, x) -> float:
 
 def variants(path, args):
     """(label, config) pairs to time: HIH configs in each decimal mode."""
-    cfg = merge_cfg_options(load_config(path), args.cfg_options)
+    cfg = load_config(path, args.cfg_options)
     cfg.model.setdefault('backbone', {})['init_cfg'] = None  # no download
     if cfg.model.head.type != 'HIHHead':
         return [(osp.basename(path), cfg)]

@@ -5,14 +5,14 @@ import shutil
 
 import pytest
 import torch
+from conftest import ROOT, fixture_dir, run_tool
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers our parts
-from conftest import ROOT, fixture_dir, run_tool
-from hih_plugin.utils.cli import UserError
-from hih_plugin.utils.data_check import check_dataset_content
+from hih_plugin.cli.data_check import check_dataset_content
+from hih_plugin.errors import UserError
 
 
 @pytest.fixture

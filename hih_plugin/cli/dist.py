@@ -15,7 +15,7 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
-from .cli import UserError
+from ..errors import UserError
 
 DDP_TYPES = ('MMDistributedDataParallel', 'DistributedDataParallel')
 

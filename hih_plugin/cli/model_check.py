@@ -16,8 +16,8 @@ import torch
 from mmengine.model import is_model_wrapper
 from mmengine.runner import find_latest_checkpoint
 
-from .checkpoint import CheckpointError, load_file
-from .cli import UserError
+from ..checkpoint import load_file
+from ..errors import CheckpointError, UserError
 
 # How many names of each kind of mismatch the error lists before "... and N
 # more": enough to recognise the other model, short enough to read.
@@ -26,7 +26,7 @@ _SHOW = 4
 
 def read_checkpoint(path: str) -> dict:
     """Load a checkpoint file with the restricted unpickler of
-    :mod:`hih_plugin.utils.checkpoint`.
+    :mod:`hih_plugin.checkpoint`.
 
     Returns the checkpoint as a dict with a ``state_dict`` entry; a bare
     state dict (as ``torch.save(model.state_dict())`` writes) is wrapped.

@@ -9,8 +9,9 @@ from conftest import ROOT, fixture_dir, run_tool
 from mmengine.config import Config
 
 import hih_plugin  # noqa: F401
-from hih_plugin.utils.cli import (UserError, check_dataset_paths,
-                                  resolve_pretrained)
+from hih_plugin.cli import check_dataset_paths
+from hih_plugin.cli.path_check import resolve_pretrained
+from hih_plugin.errors import UserError
 from tool_options import (ONE_THREAD, as_cli, fixture_options,
                           tiny_model_options)
 

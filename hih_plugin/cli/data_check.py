@@ -1,9 +1,9 @@
 """Checks of annotation content and images before the runner starts.
 
-:func:`~hih_plugin.utils.cli.check_dataset_paths` makes sure the files exist;
-:func:`check_dataset_content` makes sure they can be used, so that a broken
-dataset ends in one ``error:`` line naming the file and the fix instead of a
-traceback deep inside a DataLoader worker:
+:func:`~hih_plugin.cli.path_check.check_dataset_paths` makes sure the files
+exist; :func:`check_dataset_content` makes sure they can be used, so that a
+broken dataset ends in one ``error:`` line naming the file and the fix
+instead of a traceback deep inside a DataLoader worker:
 
 - an annotation file that is not valid JSON (file, line and column);
 - an empty annotation list;
@@ -29,8 +29,9 @@ import os.path as osp
 import cv2
 import numpy as np
 
-from .cli import DATA_PREP_DOC, UserError, split_datasets
-from .image_check import image_size_problem
+from ..datasets.image_check import image_size_problem
+from ..errors import DATA_PREP_DOC, UserError
+from .path_check import split_datasets
 
 TAIL = 1024  # bytes read from the end of each image
 SIGNATURES = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'BM', b'GIF8',

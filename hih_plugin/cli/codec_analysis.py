@@ -12,7 +12,6 @@ from typing import Dict, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.config import Config
-
 from mmpose.registry import KEYPOINT_CODECS
 
 # Codec settings of the usual 256x256 -> 64x64 face configs. ``heatmap_size``
@@ -106,7 +105,7 @@ def decode_inputs(codec, encoded: dict) -> tuple:
         raise ValueError(
             f'no round trip known for codec {name}; add how its encoded '
             'fields map to decode() arguments in '
-            'hih_plugin/utils/codec_analysis.py:_DECODE_INPUTS')
+            'hih_plugin/cli/codec_analysis.py:_DECODE_INPUTS')
     return _DECODE_INPUTS[name](encoded)
 
 

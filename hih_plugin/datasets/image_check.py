@@ -19,6 +19,8 @@ import tempfile
 import threading
 from struct import unpack
 
+from ..errors import UserError
+
 MAX_PIXELS_ENV = 'HIH_MAX_IMAGE_PIXELS'
 DEFAULT_MAX_PIXELS = 100_000_000
 
@@ -33,7 +35,6 @@ DAMAGE = ('Corrupt JPEG data', 'Premature end of JPEG file',
 
 def max_image_pixels() -> int:
     """The pixel limit: ``HIH_MAX_IMAGE_PIXELS`` or 100 megapixels."""
-    from .cli import UserError
     value = os.environ.get(MAX_PIXELS_ENV, '')
     if not value:
         return DEFAULT_MAX_PIXELS

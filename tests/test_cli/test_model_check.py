@@ -1,12 +1,11 @@
-"""hih_plugin.utils.model_check: a checkpoint must fit the model exactly."""
+"""hih_plugin.cli.model_check: a checkpoint must fit the model exactly."""
 import pytest
 import torch
 from torch import nn
 
-from hih_plugin.utils.checkpoint import CheckpointError
-from hih_plugin.utils.cli import UserError
-from hih_plugin.utils.model_check import (check_checkpoint_fits,
-                                          load_checkpoint_strict)
+from hih_plugin.cli.model_check import (check_checkpoint_fits,
+                                        load_checkpoint_strict)
+from hih_plugin.errors import CheckpointError, UserError
 
 
 def net(out=3):
