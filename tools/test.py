@@ -1,4 +1,5 @@
-"""Test (and evaluate) a pose model; the command line of MMPose's tools/test.py.
+"""Test (and evaluate) a pose model, with the command line of MMPose's
+tools/test.py.
 
 ``--out`` writes the metrics as JSON, which ``tools/publish_model.py`` reads.
 """
@@ -62,7 +63,8 @@ class NonFiniteWarningHook(Hook):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description='MMPose test (and eval) model')
+    parser = argparse.ArgumentParser(
+        description='MMPose test (and eval) model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='the file to save metric results.')

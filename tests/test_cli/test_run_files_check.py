@@ -7,13 +7,13 @@ import urllib.error
 import pytest
 from conftest import ROOT, fixture_dir, run_tool
 from mmengine.config import Config
+from tool_options import (ONE_THREAD, as_cli, fixture_options,
+                          tiny_model_options)
 
 import hih_plugin  # noqa: F401
 from hih_plugin.cli import check_dataset_paths
 from hih_plugin.cli.path_check import resolve_pretrained
 from hih_plugin.errors import UserError
-from tool_options import (ONE_THREAD, as_cli, fixture_options,
-                          tiny_model_options)
 
 
 def config_path(name):

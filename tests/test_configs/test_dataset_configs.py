@@ -108,8 +108,7 @@ def test_mmpose_data_layout_passes_path_check(name, tmp_path, monkeypatch):
     """With the files each config names laid out as MMPose reads them
     (``ann_file`` under ``data_root``; ``bbox_file`` and ``headbox_file``
     as given, relative to the working directory), the check passes."""
-    from hih_plugin.cli.path_check import (_pretrained_inits,
-                                            resolve_pretrained)
+    from hih_plugin.cli.path_check import _pretrained_inits, resolve_pretrained
     cfg = Config.fromfile(config_path(name))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))

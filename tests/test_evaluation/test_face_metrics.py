@@ -5,8 +5,7 @@ from mmengine.evaluator import Evaluator
 from mmpose.registry import METRICS
 
 import hih_plugin  # noqa: F401  registers FailureRateAUC
-from hih_plugin.evaluation.face_metrics import (FailureRateAUC,
-                                                failure_rate_auc)
+from hih_plugin.evaluation.face_metrics import FailureRateAUC, failure_rate_auc
 
 # Four images whose NMEs are 0.02, 0.05, 0.08 and 0.20, at thr = 0.10.
 #   FR@10: only 0.20 is above 0.10 -> 1/4.

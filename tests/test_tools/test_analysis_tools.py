@@ -7,7 +7,6 @@ import os.path as osp
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, fixture_dir, run_tool
 
 pytest.importorskip('mmpose')

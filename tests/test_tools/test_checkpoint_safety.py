@@ -15,11 +15,9 @@ import pytest
 import torch
 from conftest import fixture_dir, run_tool
 from mmengine.logging import HistoryBuffer
-from tool_options import (STOCK_CFG, annotated_image, read_scalars,
-                          wflw_options)
+from tool_options import STOCK_CFG, annotated_image, read_scalars, wflw_options
 
 from hih_plugin.checkpoint import CheckpointError, load_file
-
 
 # Runs stock MMPose training in a process that never imports hih_plugin,
 # then reads the checkpoint it wrote with plain pickle (a file this very

@@ -6,10 +6,9 @@ import os.path as osp
 import re
 
 import pytest
-
 from conftest import ROOT, fixture_dir, run_tool
-from ecosystem_utils import (data_options, save_random_weights,
-                             tiny_h3r_coco, tiny_hih_wflw)
+from ecosystem_utils import (data_options, save_random_weights, tiny_h3r_coco,
+                             tiny_hih_wflw)
 from tool_options import annotated_image
 
 mmcv = pytest.importorskip('mmcv')
@@ -42,8 +41,8 @@ def face(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def detector(tmp_path_factory):
-    from mmdet.apis import init_detector
     import torch
+    from mmdet.apis import init_detector
     model = init_detector(DET_CONFIG, None, device='cpu')
     model.init_weights()
     path = tmp_path_factory.mktemp('det') / 'tiny_rpn.pth'
@@ -178,6 +177,7 @@ def test_read_image_names_the_problem(tmp_path, content, reason):
 ])
 def test_bad_boxes_are_refused(coords, reason):
     import numpy as np
+
     from hih_plugin.errors import UserError
     with pytest.raises(UserError, match=reason):
         demo_module().given_boxes(coords, np.zeros((100, 200, 3), np.uint8))

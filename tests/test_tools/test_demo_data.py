@@ -7,7 +7,6 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, run_tool
 
 pytest.importorskip('mmpose')
@@ -39,11 +38,11 @@ def test_annotations_are_wflw_coco_style(demo):
 
 def test_mmpose_wflw_dataset_reads_it(demo):
     import cv2
-    from mmpose.registry import DATASETS
-    import hih_plugin  # noqa: F401
-
     # another test in this process may have left mmdet's default scope
     from mmengine.registry import init_default_scope
+    from mmpose.registry import DATASETS
+
+    import hih_plugin  # noqa: F401
     init_default_scope('mmpose')
     ds = DATASETS.build(
         dict(type='WFLWDataset', data_root=str(demo), data_mode='topdown',

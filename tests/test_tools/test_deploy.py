@@ -8,7 +8,6 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, fixture_dir
 from ecosystem_utils import H3R_MIX, HIH_MIX, NO_DOWNLOAD, data_options
 from tool_options import TINY_HRNET, run_forks
@@ -151,6 +150,7 @@ def test_export_verify_and_load(exported, name):
 def torch_crop_predictions(name, ckpt, inputs):
     """PyTorch's head.predict on crops, in crop pixels (flip test off)."""
     import torch
+
     from hih_plugin.cli.model_check import load_checkpoint_strict
     model = build_model(name)
     load_checkpoint_strict(model, str(ckpt))

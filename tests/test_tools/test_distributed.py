@@ -21,7 +21,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, fixture_dir, run_tool
 from ecosystem_utils import free_port, tiny_hih_wflw
 

@@ -7,7 +7,6 @@ import os.path as osp
 import pytest
 from conftest import ROOT, fixture_dir, run_tool
 from mmengine.config import Config
-
 from tool_options import ONE_THREAD, as_cli, tiny_model_options
 
 CONFIG = osp.join(ROOT, 'configs', 'hih_wflw.py')

@@ -3,7 +3,6 @@ import glob
 import os.path as osp
 
 import pytest
-
 from conftest import fixture_dir, run_tool
 from tool_options import HIH_EPOCHS as EPOCHS
 from tool_options import read_scalars, tiny_overrides

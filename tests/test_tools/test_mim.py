@@ -9,7 +9,6 @@ import sys
 import pytest
 from conftest import ROOT, fixture_dir
 from mmengine.config import Config
-
 from tool_options import (ONE_THREAD, as_cli, fixture_options, read_scalars,
                           tiny_model_options)
 

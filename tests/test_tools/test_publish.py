@@ -13,7 +13,6 @@ import pytest
 import yaml
 from conftest import ROOT, fixture_dir, run_tool
 from mmengine.config import Config
-
 from tool_options import (ONE_THREAD, as_cli, fixture_options,
                           tiny_model_options)
 

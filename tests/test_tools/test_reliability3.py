@@ -336,6 +336,7 @@ def test_demo_refuses_absurd_boxes(tiny):
                                  [1, 1, 1.5, 1.5]])
 def test_demo_box_rule(box):
     import importlib.util
+
     import numpy as np
     spec = importlib.util.spec_from_file_location(
         'demo_tool', osp.join(ROOT, 'tools', 'demo.py'))

@@ -8,15 +8,15 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, fixture_dir, run_tool
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmpose.registry import MODELS
-
-import hih_plugin  # noqa: F401  registers our parts
-from conftest import ROOT, fixture_dir, run_tool
-from hih_plugin.checkpoint import load_file
 from tool_options import cfg_options as h3r_options
 from tool_options import read_scalars, tiny_overrides
+
+import hih_plugin  # noqa: F401  registers our parts
+from hih_plugin.checkpoint import load_file
 
 
 def error_lines(proc):

@@ -7,9 +7,9 @@ import mmpose
 import pytest
 import torch
 from conftest import ROOT, fixture_dir, run_tool
+from tool_options import STOCK_CFG, read_scalars, wflw_options
 
 from hih_plugin.checkpoint import load_file
-from tool_options import STOCK_CFG, read_scalars, wflw_options
 
 
 @pytest.fixture(scope='module')

@@ -35,8 +35,8 @@ legacy tar format (with a FIFO member, which would block a reader that
 opens it).
 
 Prints a JSON summary: cases, outcomes, the slowest case (CPU seconds), and
-the peak resident memory of the process before and after fuzzing. Exits 1 if any
-case was a bug.
+the peak resident memory of the process before and after fuzzing. Exits 1 if
+any case was a bug.
 """
 import argparse
 import io

@@ -9,10 +9,10 @@ An HIH config is timed once per ``--decimal-modes`` entry (its head's
 random weights, exported with a dynamic batch (tools/deploy/export_onnx.py's
 export) and timed side by side, the runs interleaved: ``torch`` runs the
 same module that was exported (network and decoding) eagerly under
-``torch.inference_mode``; ``ort`` runs the export in onnxruntime. Both get ``--threads`` intra-op threads (onnxruntime
-one inter-op thread, sequential execution) and flush denormals to zero, so
-that random weights, whose activations decay towards denormals, time like
-trained ones. Reported: the median time per batch and the ratio ort/torch.
+``torch.inference_mode``; ``ort`` runs the export in onnxruntime. Both get
+``--threads`` intra-op threads (onnxruntime one inter-op thread, sequential
+execution) and flush denormals to zero, so that random weights, whose
+activations decay towards denormals, time like trained ones. Reported: the median time per batch and the ratio ort/torch.
 """
 import argparse
 import copy

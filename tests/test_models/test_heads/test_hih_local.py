@@ -375,7 +375,6 @@ def test_readout_options_that_cannot_work_fail_at_build():
                                          convention='official'))
 
 
-
 def logit_head(mode='bce', **head):
     """A span-3 local head whose integer maps are H3RLoss logits."""
     return MODELS.build(

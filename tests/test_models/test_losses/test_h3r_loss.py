@@ -2,9 +2,9 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers H3RLoss
-from mmpose.registry import MODELS
 
 
 def one_hot_batch(B=2, K=3, H=5, W=6, seed=0):
