@@ -12,7 +12,8 @@ same module that was exported (network and decoding) eagerly under
 ``torch.inference_mode``; ``ort`` runs the export in onnxruntime. Both get
 ``--threads`` intra-op threads (onnxruntime one inter-op thread, sequential
 execution) and flush denormals to zero, so that random weights, whose
-activations decay towards denormals, time like trained ones. Reported: the median time per batch and the ratio ort/torch.
+activations decay towards denormals, time like trained ones. Reported: the
+median time per batch and the ratio ort/torch.
 """
 import argparse
 import copy
