@@ -63,13 +63,15 @@ def variants():
     out = {'HeatmapHead': (stock.model, stock.codec)}
     # the mix config's local read-out (3-cell bins, trained at the 3x3 cells
     # around the true one), the one-cell read-out trained at the true cell
-    # only, and the paper's global branch on the paper's one-cell codec
+    # only, and the paper's global branch on the paper's one-cell codec;
+    # votes only change the decoding
     one_cell = dict(mix.hih_codec, decimal_size=8, decimal_span=1)
     for name, head, codec in (
             ('local', {}, mix.hih_codec),
-            ('local, one cell', dict(readout_cells='truth'), one_cell),
-            ('global', dict(decimal_mode='global', readout_cells='auto'),
-             one_cell)):
+            ('local, one cell',
+             dict(readout_cells='truth', neighbour_votes=False), one_cell),
+            ('global', dict(decimal_mode='global', readout_cells='auto',
+                            neighbour_votes=False), one_cell)):
         model = mix.model.copy()
         model.head = dict(mix.model.head, decoder=codec, **head)
         out[f'HIHHead {name}'] = (model, codec)
