@@ -2,6 +2,7 @@
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
 from torch import Tensor
@@ -251,8 +252,8 @@ class HIHHeatmap(BaseKeypointCodec):
         Args:
             heatmaps (np.ndarray): Integer heatmaps in shape (K, H, W)
             decimal_heatmaps (np.ndarray): Decimal heatmaps in shape
-                (K, d, d): logits or probabilities for ``'argmax'``,
-                non-negative weights for ``'expectation'``
+                (K, d, d) or (1, K, d, d): logits or probabilities for
+                ``'argmax'``, non-negative weights for ``'expectation'``
 
         Returns:
             tuple:
@@ -262,9 +263,14 @@ class HIHHeatmap(BaseKeypointCodec):
             - scores (np.ndarray): The integer heatmap maxima in shape
                 (1, K); 0 where the coordinates are NaN
         """
+        heatmaps = numpy_batch_of_one(heatmaps)
+        decimal = np.asarray(decimal_heatmaps)
+        self._check_decimal_shape(decimal.shape)
+        # (1, K, d, d), one instance's label as encode() gives it, too
+        if decimal.ndim == 4 and len(decimal) == 1:
+            decimal = decimal[0]
         keypoints, scores = self.batch_decode(
-            numpy_batch_of_one(heatmaps),
-            numpy_batch_of_one(decimal_heatmaps))
+            heatmaps, numpy_batch_of_one(decimal, np.float64))
         return keypoints[0], scores[0]
 
     def batch_decode(self,
@@ -302,9 +308,10 @@ class HIHHeatmap(BaseKeypointCodec):
             None if t is None else t.detach()
             for t in (batch_heatmaps, batch_decimal_heatmaps, cells,
                       cell_weights))
-        keypoints, scores = self.decode_tensors(heatmaps, decimal.double(),
-                                                cells, cell_weights)
-        keypoints = keypoints.float().cpu().numpy()
+        with torch.inference_mode():
+            keypoints, scores = self.decode_tensors(
+                heatmaps, decimal.double(), cells, cell_weights)
+        keypoints = keypoints.cpu().numpy().astype(np.float32)
         scores = scores.float().cpu().numpy()
         return ([kpt[None] for kpt in keypoints],
                 [score[None] for score in scores])
@@ -322,13 +329,19 @@ class HIHHeatmap(BaseKeypointCodec):
         Returns:
             tuple: keypoints (B, K, 2) in input pixels and scores (B, K)
         """
-        self._check_decimal_shape(tuple(decimal_heatmaps.shape))
-        if cells is not None and \
-                tuple(decimal_heatmaps.shape[:3]) != tuple(cells.shape[:3]):
+        shape = tuple(decimal_heatmaps.shape)
+        self._check_decimal_shape(shape)
+        lead = tuple(heatmaps.shape[:2])
+        expected = lead if cells is None else tuple(cells.shape[:3])
+        if shape[:-2] != expected or expected[:2] != lead or (
+                cells is not None and tuple(cells.shape[3:]) != (2, )):
+            votes = '' if cells is None else \
+                f' and vote cells in shape {tuple(cells.shape)}'
             raise ValueError(
-                f'HIHHeatmap: {tuple(cells.shape[:3])} vote cells for '
-                f'{tuple(decimal_heatmaps.shape[:3])} decimal maps; pass one '
-                'decimal map per vote')
+                f'HIHHeatmap: decimal heatmaps in shape {shape} for '
+                f'heatmaps in shape {tuple(heatmaps.shape)}{votes}; pass '
+                '(B, K, d, d) decimal maps, or (B, K, M, d, d) with (B, K, '
+                'M, 2) cells, one decimal map per vote')
         return decode_hih_tensors(
             heatmaps, decimal_heatmaps, self.scale_factor.tolist(),
             self.decode_mode, self.decimal_span, self.convention, cells,

@@ -20,7 +20,7 @@ _NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64)
 
 def get_heatmap_maximum_tensor(flat: Tensor) -> Tuple[Tensor, Tensor]:
     """Maximum and its first index over the last axis; NaN wins, as in
-    ``Tensor.max``.
+    ``Tensor.max`` (in an exported graph too).
 
     On CPU outside tracing numpy's ``argmax`` runs it: it is several times
     faster there than torch's ``max``/``argmax`` over a dimension (the
@@ -36,10 +36,16 @@ def get_heatmap_maximum_tensor(flat: Tensor) -> Tuple[Tensor, Tensor]:
     """
     if flat.device.type == 'cpu' and flat.dtype in _NUMPY_DTYPES \
             and not torch.jit.is_tracing():
-        idx = torch.from_numpy(np.asarray(flat.numpy().argmax(-1),
-                                          dtype=np.int64))
-        return flat.gather(-1, idx[..., None])[..., 0], idx
-    return flat.max(-1)
+        rows = flat.numpy().reshape(-1, flat.shape[-1])
+        idx = rows.argmax(-1)
+        maxima = rows[np.arange(len(rows)), idx]
+        return (torch.from_numpy(maxima).view(flat.shape[:-1]),
+                torch.from_numpy(idx.astype(np.int64)).view(flat.shape[:-1]))
+    maxima, idx = flat.max(-1)
+    if torch.jit.is_tracing():
+        # onnxruntime's ReduceMax passes over NaN; here NaN must win
+        maxima = maxima.masked_fill(flat.isnan().any(-1), float('nan'))
+    return maxima, idx
 
 
 def numpy_batch_of_one(array, dtype=None) -> Tensor:
@@ -99,31 +105,37 @@ def decode_hih_tensors(heatmaps: Tensor,
     """
     d = decimal.shape[-1]
     scores, idx = get_heatmap_maximum_tensor(heatmaps.flatten(2))
-    if cells is None:
-        decimal = decimal[:, :, None]
-        cells = flat_index_to_cells(idx, heatmaps.shape[-1])[:, :, None]
-    # A NaN cell would win the argmax and pass for a confident peak.
-    bad = ~(scores.isfinite() & finite_rows(decimal.flatten(2)))
+    # (B, K) or (B, K, M) decimal maxima and their bins
+    dmax, didx = get_heatmap_maximum_tensor(decimal.flatten(-2))
+    votes = cells is not None
+    # A NaN or +inf cell wins the argmax and would pass for a confident
+    # peak; a map without a finite cell has a maximum of -inf.
+    if votes:  # over all votes' maps of a keypoint
+        bad = ~(scores.isfinite() & finite_rows(dmax))
+    else:
+        bad = ~(scores.isfinite() & dmax.isfinite())
+        cells = flat_index_to_cells(idx, heatmaps.shape[-1])
     if decode_mode == 'argmax':
-        bin_pos = flat_index_to_cells(decimal.flatten(3).argmax(-1), d)
-        bin_pos = bin_pos.to(decimal.dtype)
+        bin_pos = flat_index_to_cells(didx, d).to(decimal.dtype)
     else:
         p = decimal.clamp(min=0)
         p = p / p.sum(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
         j = torch.arange(d, dtype=p.dtype, device=p.device)
         bin_pos = torch.stack([(p.sum(-2) * j).sum(-1),
                                (p.sum(-1) * j).sum(-1)], -1)
-    votes = cells.to(bin_pos.dtype) + decimal_bin_offset(
-        bin_pos, d, decimal_span, convention)  # (B, K, M, 2)
-    if cell_weights is None:
-        points = votes.mean(2)
-    else:
-        w = cell_weights.to(votes.dtype)[..., None]
-        points = (votes * w).sum(2) / w.sum(2).clamp(min=1e-12)
-    scale = torch.as_tensor(scale_factor, dtype=points.dtype,
-                            device=points.device)
-    keypoints = (points * scale).masked_fill(bad[..., None], float('nan'))
-    return keypoints, scores.masked_fill(bad, 0)
+    points = cells + decimal_bin_offset(
+        bin_pos, d, decimal_span, convention)
+    if votes and cell_weights is None:
+        points = points.mean(2)
+    elif votes:
+        w = cell_weights.to(points.dtype)[..., None]
+        points = (points * w).sum(2) / w.sum(2).clamp(min=1e-12)
+    keypoints = points * torch.as_tensor(
+        scale_factor, dtype=points.dtype, device=points.device)
+    if torch.jit.is_tracing() or bad.any():
+        keypoints = keypoints.masked_fill(bad[..., None], float('nan'))
+        scores = scores.masked_fill(bad, 0)
+    return keypoints, scores
 
 
 def decode_topk_tensors(logits: Tensor, topk: int,

@@ -3,6 +3,7 @@ import warnings
 from typing import Optional, Tuple
 
 import numpy as np
+import torch
 from torch import Tensor
 
 
@@ -46,5 +47,9 @@ def finite_coordinates(keypoints: np.ndarray, visible: np.ndarray,
 def finite_rows(maps: Tensor) -> Tensor:
     """Whether each row of ``maps`` (flattened on the last axis) is usable:
     its max is NaN with a NaN cell, +inf with a +inf cell and -inf without
-    a finite cell, so one reduction finds them all."""
-    return maps.amax(-1).isfinite()
+    a finite cell, so one reduction finds them all (in an exported graph
+    also a search for NaN: onnxruntime's ReduceMax passes over NaN)."""
+    finite = maps.amax(-1).isfinite()
+    if torch.jit.is_tracing():
+        finite = finite & ~maps.isnan().any(-1)
+    return finite
