@@ -36,11 +36,12 @@ def get_heatmap_maximum_tensor(flat: Tensor) -> Tuple[Tensor, Tensor]:
     """
     if flat.device.type == 'cpu' and flat.dtype in _NUMPY_DTYPES \
             and not torch.jit.is_tracing():
+        shape = flat.shape[:-1]
         rows = flat.numpy().reshape(-1, flat.shape[-1])
         idx = rows.argmax(-1)
         maxima = rows[np.arange(len(rows)), idx]
-        return (torch.from_numpy(maxima).view(flat.shape[:-1]),
-                torch.from_numpy(idx.astype(np.int64)).view(flat.shape[:-1]))
+        return (torch.from_numpy(maxima.reshape(shape)),
+                torch.from_numpy(idx.astype(np.int64).reshape(shape)))
     maxima, idx = flat.max(-1)
     if torch.jit.is_tracing():
         # onnxruntime's ReduceMax passes over NaN; here NaN must win
