@@ -28,7 +28,7 @@ def get_heatmap_maximum_tensor(flat: Tensor) -> Tuple[Tensor, Tensor]:
     and the index of the first NaN in a row that holds one.
 
     Args:
-        flat (Tensor): Maps flattened on the last axis, without grad
+        flat (Tensor): Maps flattened on the last axis
 
     Returns:
         tuple: the maxima and their indices (int64), the shape of ``flat``
@@ -37,7 +37,7 @@ def get_heatmap_maximum_tensor(flat: Tensor) -> Tuple[Tensor, Tensor]:
     if flat.device.type == 'cpu' and flat.dtype in _NUMPY_DTYPES \
             and not torch.jit.is_tracing():
         shape = flat.shape[:-1]
-        rows = flat.numpy().reshape(-1, flat.shape[-1])
+        rows = flat.detach().numpy().reshape(-1, flat.shape[-1])
         idx = rows.argmax(-1)
         maxima = rows[np.arange(len(rows)), idx]
         return (torch.from_numpy(maxima.reshape(shape)),
