@@ -92,7 +92,7 @@ _DECODE_INPUTS = {
     'MegviiHeatmap': lambda e: (e['heatmaps'], ),
     'SimCCLabel': lambda e: (e['keypoint_x_labels'][0],
                              e['keypoint_y_labels'][0]),
-    'HIHHeatmap': lambda e: (e['heatmaps'], e['decimal_heatmaps']),
+    'HIHHeatmap': lambda e: (e['heatmaps'], e['decimal_heatmaps'][0]),
     'H3RHeatmap': lambda e: (_log(e['heatmaps']), ),
 }
 

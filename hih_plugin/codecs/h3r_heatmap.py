@@ -5,12 +5,13 @@ import numpy as np
 import torch
 from mmengine.dist import get_rank
 from mmengine.logging import MessageHub
-from torch import Tensor
-
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
+from torch import Tensor
 
-from .utils import finite_coordinates, finite_rows, sanitize_visibility
+from .utils import (decode_topk_tensors, finite_coordinates,
+                    generate_bilinear_heatmaps, generate_rounded_heatmaps,
+                    numpy_batch_of_one, sanitize_visibility)
 
 
 @KEYPOINT_CODECS.register_module()
@@ -162,27 +163,12 @@ class H3RHeatmap(BaseKeypointCodec):
         with np.errstate(invalid='ignore'):
             valid = (visible > 0) & finite & np.all(
                 (uv >= 0) & (uv <= (W - 1, H - 1)), axis=-1)
-        uv = np.where(valid[..., None], uv, 0.)
-        base = np.floor(uv)
-        frac = uv - base
-        base = base.astype(np.int64)
-
-        heatmaps = np.zeros((N, K, H, W), dtype=np.float32)
-        n, k = np.nonzero(valid)
         if self.expected:
-            for dx in (0, 1):
-                for dy in (0, 1):
-                    w = (frac[n, k, 0] if dx else 1 - frac[n, k, 0]) * \
-                        (frac[n, k, 1] if dy else 1 - frac[n, k, 1])
-                    # At u = W-1 the upper neighbour has weight 0; clipping
-                    # its index keeps it on the map without changing sums.
-                    x = np.minimum(base[n, k, 0] + dx, W - 1)
-                    y = np.minimum(base[n, k, 1] + dy, H - 1)
-                    np.add.at(heatmaps, (n, k, y, x), w)
+            heatmaps = generate_bilinear_heatmaps(self.heatmap_size, uv,
+                                                  valid)
         else:
-            up = self.rng.random((len(n), 2)) < frac[n, k]
-            cell = base[n, k] + up
-            heatmaps[n, k, cell[:, 1], cell[:, 0]] = 1.
+            heatmaps = generate_rounded_heatmaps(self.heatmap_size, uv,
+                                                 valid, self.rng)
 
         keypoint_weights = valid.astype(np.float32)
         # max over zero instances would raise; no instance, no target
@@ -191,8 +177,8 @@ class H3RHeatmap(BaseKeypointCodec):
 
     def decode(self, encoded: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Decode keypoint coordinates from heatmap logits by the top-k
-        softmax expectation. The decoded coordinates are in the input image
-        space.
+        softmax expectation, in float64: the :meth:`batch_decode` of a batch
+        of one. The decoded coordinates are in the input image space.
 
         Args:
             encoded (np.ndarray): Logits in shape (K, H, W)
@@ -206,33 +192,14 @@ class H3RHeatmap(BaseKeypointCodec):
                 default per-pixel BCE loss assigns to the most likely cell;
                 0 for a non-finite map
         """
-        K, H, W = encoded.shape
-        logits = encoded.reshape(K, -1).astype(np.float64)
-        bad = ~finite_rows(logits)
-        logits[bad] = 0.
-        # the topk-th largest logit; ties there go to the lower index
-        kth = np.partition(logits, H * W - self.topk, axis=1)[:, -self.topk]
-        above = logits > kth[:, None]
-        tied = logits == kth[:, None]
-        take = above | (tied & (np.cumsum(tied, axis=1) <=
-                                self.topk - above.sum(1, keepdims=True)))
-        peak = logits.max(axis=1, keepdims=True)
-        # exp(-inf - peak) = 0, so cells given as log(0) drop out.
-        prob = np.where(take, np.exp(logits - peak), 0.)
-        prob /= prob.sum(axis=1, keepdims=True)
-        idx = np.arange(H * W)
-        cells = np.stack([idx % W, idx // W], axis=-1)
-        keypoints = (prob @ cells) * self.scale_factor
-        scores = 1. / (1. + np.exp(-peak[:, 0]))
-        keypoints[bad] = np.nan
-        scores[bad] = 0.
-        return keypoints[None].astype(np.float32), \
-            scores[None].astype(np.float32)
+        keypoints, scores = self.batch_decode(
+            numpy_batch_of_one(encoded, np.float64))
+        return keypoints[0], scores[0]
 
     def batch_decode(self, batch_encoded: Tensor
                      ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
-        """Decode a batch of logits on their device, as :meth:`decode`
-        (same tie rule, same NaN result for non-finite maps).
+        """Decode a batch of logits on their device, in their dtype (float32
+        for other than float64), as :meth:`decode`.
 
         Args:
             batch_encoded (Tensor): Logits in shape (B, K, H, W)
@@ -244,57 +211,21 @@ class H3RHeatmap(BaseKeypointCodec):
             - batch_scores (List[np.ndarray]): Each element is keypoint
                 scores in shape (N, K)
         """
-        B, K, H, W = batch_encoded.shape
-        logits = batch_encoded.detach().flatten(2)
+        logits = batch_encoded.detach()
         if logits.dtype not in (torch.float32, torch.float64):
             logits = logits.float()
-        bad = ~finite_rows(logits)
-        if bad.any():
-            logits = logits.masked_fill(bad[..., None], 0.)
-        k = self.topk
-        # one more than topk shows whether a tie straddles the k-th place
-        top, idx = logits.topk(min(k + 1, H * W), dim=-1)
-        peak = top[..., :1]
-        # exp(-inf - peak) = 0, so cells given as log(0) drop out.
-        prob = (top[..., :k] - peak).exp()
-        cells = torch.stack([idx[..., :k] % W, idx[..., :k] // W],
-                            dim=-1).to(prob.dtype)
-        keypoints = (prob[..., None] * cells).sum(dim=-2) / prob.sum(
-            dim=-1, keepdim=True)
-        if top.shape[-1] > k:
-            # topk breaks such ties arbitrarily; apply the documented rule
-            tie = top[..., k] == top[..., k - 1]
-            if tie.any():
-                keypoints[tie] = _tied_topk_mean(logits[tie], k, W)
-        scale = torch.as_tensor(self.scale_factor, device=prob.device,
-                                dtype=prob.dtype)
-        keypoints = keypoints * scale
-        scores = peak[..., 0].sigmoid()
-        keypoints = keypoints.masked_fill(bad[..., None], float('nan'))
-        scores = scores.masked_fill(bad, 0.)
+        keypoints, scores = self.decode_tensors(logits)
         keypoints = keypoints.float().cpu().numpy()[:, None]
         scores = scores.float().cpu().numpy()[:, None]
         return list(keypoints), list(scores)
 
+    def decode_tensors(self, logits: Tensor) -> Tuple[Tensor, Tensor]:
+        """The decoding behind :meth:`decode` and :meth:`batch_decode`, on
+        (B, K, H, W) tensors and in their dtype, traceable for ONNX export:
+        :func:`decode_topk_tensors` with this codec's settings.
 
-def _tied_topk_mean(logits: Tensor, k: int, W: int) -> Tensor:
-    """Softmax-weighted mean cell (x, y) of each row's ``k`` largest logits,
-    ties at the ``k``-th going to the lower flat index.
-
-    Args:
-        logits (Tensor): Rows of flattened finite (or ``-inf``) logits, in
-            shape (R, H*W)
-
-    Returns:
-        Tensor: (R, 2) mean cells
-    """
-    kth = logits.topk(k, dim=-1).values[:, -1:]
-    above = logits > kth
-    tied = logits == kth
-    take = above | (tied & (tied.cumsum(-1) <=
-                            k - above.sum(-1, keepdim=True)))
-    peak = logits.max(dim=-1, keepdim=True).values
-    prob = torch.where(take, (logits - peak).exp(), torch.zeros_like(logits))
-    i = torch.arange(logits.shape[-1], device=logits.device)
-    cells = torch.stack([i % W, i // W], dim=-1).to(prob.dtype)
-    return (prob @ cells) / prob.sum(dim=-1, keepdim=True)
+        Returns:
+            tuple: keypoints (B, K, 2) in input pixels and scores (B, K)
+        """
+        return decode_topk_tensors(logits, self.topk,
+                                   self.scale_factor.tolist())

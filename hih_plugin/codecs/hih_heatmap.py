@@ -7,8 +7,9 @@ from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
 from torch import Tensor
 
-from .utils import (decimal_axis_labels, decimal_bin_offset,
-                    decimal_bin_position, finite_coordinates, finite_rows,
+from .utils import (decimal_bin_position, decode_hih_tensors,
+                    finite_coordinates, generate_cell_gaussian_heatmaps,
+                    generate_decimal_labels, numpy_batch_of_one,
                     sanitize_visibility)
 
 
@@ -218,7 +219,6 @@ class HIHHeatmap(BaseKeypointCodec):
         visible = sanitize_visibility(keypoints_visible, (N, K),
                                       'HIHHeatmap')
         W, H = self.heatmap_size
-        d = self.decimal_size
 
         finite = finite_coordinates(keypoints, visible, 'HIHHeatmap')
         u = np.where(finite[..., None], keypoints, 0.) / self.scale_factor
@@ -228,19 +228,11 @@ class HIHHeatmap(BaseKeypointCodec):
         weights = (visible * (finite & in_map)).astype(np.float32)
         valid = weights > 0
 
-        heatmaps = self._integer_heatmaps(cell, valid)
-
-        if self.decimal_label == 'softmax':
-            # the official label: the softmax of an unnormalised Gaussian
-            g = np.exp(-(np.arange(d) - bins[..., None])**2 /
-                       (2 * self.decimal_sigma**2))
-            decimal = np.exp(g[..., 1, :, None] * g[..., 0, None, :])
-        else:
-            g = decimal_axis_labels(bins, d, self.decimal_sigma)
-            decimal = g[..., 1, :, None] * g[..., 0, None, :]  # (N, K, d, d)
-        decimal[~valid] = 1.  # a uniform, loss-free label keeps KL finite
-        decimal /= decimal.sum(axis=(-2, -1), keepdims=True)
-
+        heatmaps = generate_cell_gaussian_heatmaps(self.heatmap_size, cell,
+                                                   valid, self.sigma)
+        decimal = generate_decimal_labels(bins, valid, self.decimal_size,
+                                          self.decimal_sigma,
+                                          self.decimal_label)
         return dict(
             heatmaps=heatmaps,
             decimal_heatmaps=decimal.astype(np.float32),
@@ -250,57 +242,18 @@ class HIHHeatmap(BaseKeypointCodec):
             keypoint_offsets=np.where(valid[..., None], u - cell,
                                       0).astype(np.float32))
 
-    def _integer_heatmaps(self, cell: np.ndarray,
-                          valid: np.ndarray) -> np.ndarray:
-        """(K, H, W) Gaussians on the valid cells, max over instances.
-
-        Cells are integers, so every keypoint gets the same (2r+1)^2 kernel;
-        it is scattered into local windows at once, without any full-map
-        temporary, which keeps encoding as cheap as MSRAHeatmap's.
-        """
-        W, H = self.heatmap_size
-        K = cell.shape[1]
-        heatmaps = np.zeros((K, H, W), dtype=np.float32)
-        r = int(3 * self.sigma)
-        t = np.arange(-r, r + 1)
-        g = np.exp(-t**2 / (2 * self.sigma**2)).astype(np.float32)
-        kernel = (g[:, None] * g[None, :]).ravel()
-        dy, dx = (a.ravel() for a in np.meshgrid(t, t, indexing='ij'))
-        for n in range(cell.shape[0]):
-            ks = np.flatnonzero(valid[n])
-            c = cell[n, ks].astype(np.int64)
-            x = c[:, :1] + dx
-            y = c[:, 1:] + dy  # (M, (2r+1)^2)
-            inside = (x >= 0) & (x < W) & (y >= 0) & (y < H)
-            k = np.broadcast_to(ks[:, None], x.shape)[inside]
-            x, y = x[inside], y[inside]
-            # one instance never writes a pixel twice: plain indexing works
-            vals = np.broadcast_to(kernel, inside.shape)[inside]
-            heatmaps[k, y, x] = np.maximum(heatmaps[k, y, x], vals)
-        return heatmaps
-
     # decoding
-
-    def _to_keypoints(self, cell, bin_pos):
-        """Integer cell and decimal bin position -> input-image pixels."""
-        return (cell + self._bin_offset(bin_pos)) * self.scale_factor
-
-    def _bin_offset(self, bin_pos):
-        """Decimal bin position -> offset from the cell (numpy or torch)."""
-        if self.convention == 'official':
-            return bin_pos / self.decimal_size
-        return decimal_bin_offset(bin_pos, self.decimal_size,
-                                  self.decimal_span)
 
     def decode(self, heatmaps: np.ndarray,
                decimal_heatmaps: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Decode keypoints of one instance, in input-image pixels.
+        """Decode keypoints of one instance, in input-image pixels: the
+        :meth:`batch_decode` of a batch of one.
 
         Args:
             heatmaps (np.ndarray): Integer heatmaps in shape (K, H, W)
             decimal_heatmaps (np.ndarray): Decimal heatmaps in shape
-                (K, d, d): logits or probabilities for ``'argmax'``,
-                non-negative weights for ``'expectation'``
+                (K, d, d) or (1, K, d, d): logits or probabilities for
+                ``'argmax'``, non-negative weights for ``'expectation'``
 
         Returns:
             tuple:
@@ -310,37 +263,15 @@ class HIHHeatmap(BaseKeypointCodec):
             - scores (np.ndarray): The integer heatmap maxima in shape
                 (1, K); 0 where the coordinates are NaN
         """
-        heatmaps = np.asarray(heatmaps)
-        decimal = np.asarray(decimal_heatmaps, dtype=np.float64)
+        heatmaps = numpy_batch_of_one(heatmaps)
+        decimal = np.asarray(decimal_heatmaps)
         self._check_decimal_shape(decimal.shape)
-        K, H, W = heatmaps.shape
-        # A NaN cell would win the argmax and pass for a confident peak.
-        bad = ~(finite_rows(heatmaps.reshape(K, -1)) &
-                finite_rows(decimal.reshape(K, -1)))
-        if bad.any():
-            heatmaps = np.where(bad[:, None, None], 0, heatmaps)
-            decimal = np.where(bad[:, None, None], 0., decimal)
-        flat = heatmaps.reshape(K, -1)
-        idx = flat.argmax(-1)
-        scores = flat.max(-1)
-        cell = np.stack([idx % W, idx // W], -1).astype(np.float64)
-
-        d = self.decimal_size
-        if self.decode_mode == 'argmax':
-            didx = decimal.reshape(K, -1).argmax(-1)
-            bin_pos = np.stack([didx % d, didx // d], -1).astype(np.float64)
-        else:
-            p = np.clip(decimal, 0, None)
-            p = p / np.maximum(p.sum(axis=(-2, -1), keepdims=True), 1e-12)
-            j = np.arange(d)
-            bin_pos = np.stack([(p.sum(-2) * j).sum(-1),
-                                (p.sum(-1) * j).sum(-1)], -1)
-
-        keypoints = self._to_keypoints(cell, bin_pos)
-        keypoints[bad] = np.nan
-        scores = np.where(bad, 0, scores)
-        return (keypoints[None].astype(np.float32),
-                scores[None].astype(np.float32))
+        # (1, K, d, d), one instance's label as encode() gives it, too
+        if decimal.ndim == 4 and len(decimal) == 1:
+            decimal = decimal[0]
+        keypoints, scores = self.batch_decode(
+            heatmaps, numpy_batch_of_one(decimal, np.float64))
+        return keypoints[0], scores[0]
 
     def batch_decode(self,
                      batch_heatmaps: Tensor,
@@ -348,7 +279,7 @@ class HIHHeatmap(BaseKeypointCodec):
                      cells: Optional[Tensor] = None,
                      cell_weights: Optional[Tensor] = None
                      ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
-        """Decode a batch on the tensors' own device.
+        """Decode a batch on the tensors' own device, in float64.
 
         By default each keypoint is read at the argmax cell of its integer
         heatmap. With ``cells``, each keypoint is the ``cell_weights``
@@ -373,52 +304,48 @@ class HIHHeatmap(BaseKeypointCodec):
             - batch_scores (List[np.ndarray]): Each in shape (1, K), the
                 integer heatmap maxima
         """
-        self._check_decimal_shape(tuple(batch_decimal_heatmaps.shape[1:]))
-        B, K, H, W = batch_heatmaps.shape
-        d = self.decimal_size
-        heatmaps = batch_heatmaps.detach().flatten(2)
-        decimal = batch_decimal_heatmaps.detach().double()
-        if cells is None:
-            decimal = decimal[:, :, None]
-        elif tuple(decimal.shape[:3]) != tuple(cells.shape[:3]):
-            raise ValueError(
-                f'HIHHeatmap: {tuple(cells.shape[:3])} vote cells for '
-                f'{tuple(decimal.shape[:3])} decimal maps; pass one decimal '
-                'map per vote')
-        scores, idx = heatmaps.max(-1)
-        bad = ~(scores.isfinite() & finite_rows(decimal.flatten(2)))
-        if bad.any():
-            heatmaps = heatmaps.masked_fill(bad[..., None], 0)
-            decimal = decimal.masked_fill(bad[..., None, None, None], 0)
-            scores, idx = heatmaps.max(-1)
-        if cells is None:
-            cells = torch.stack(
-                [idx % W, torch.div(idx, W, rounding_mode='floor')],
-                -1)[:, :, None]
-        if self.decode_mode == 'argmax':
-            didx = decimal.flatten(3).argmax(-1)
-            bin_pos = torch.stack(
-                [didx % d, torch.div(didx, d, rounding_mode='floor')],
-                -1).double()
-        else:
-            p = decimal.clamp(min=0)
-            p = p / p.sum(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
-            j = torch.arange(d, dtype=p.dtype, device=p.device)
-            bin_pos = torch.stack([(p.sum(-2) * j).sum(-1),
-                                   (p.sum(-1) * j).sum(-1)], -1)
-        votes = cells.double() + self._bin_offset(bin_pos)  # (B, K, M, 2)
-        if cell_weights is None:
-            points = votes.mean(2)
-        else:
-            w = cell_weights.detach().double()[..., None]
-            points = (votes * w).sum(2) / w.sum(2).clamp(min=1e-12)
-        scale = torch.as_tensor(self.scale_factor, dtype=torch.float64,
-                                device=points.device)
-        keypoints = (points * scale).masked_fill(
-            bad[..., None], float('nan')).float().cpu().numpy()
-        scores = scores.masked_fill(bad, 0).float().cpu().numpy()
+        heatmaps, decimal, cells, cell_weights = (
+            None if t is None else t.detach()
+            for t in (batch_heatmaps, batch_decimal_heatmaps, cells,
+                      cell_weights))
+        with torch.inference_mode():
+            keypoints, scores = self.decode_tensors(
+                heatmaps, decimal.double(), cells, cell_weights)
+        keypoints = keypoints.cpu().numpy().astype(np.float32)
+        scores = scores.float().cpu().numpy()
         return ([kpt[None] for kpt in keypoints],
                 [score[None] for score in scores])
+
+    def decode_tensors(self,
+                       heatmaps: Tensor,
+                       decimal_heatmaps: Tensor,
+                       cells: Optional[Tensor] = None,
+                       cell_weights: Optional[Tensor] = None
+                       ) -> Tuple[Tensor, Tensor]:
+        """The decoding behind :meth:`decode` and :meth:`batch_decode`, on
+        tensors and in the decimal maps' dtype, traceable for ONNX export:
+        :func:`decode_hih_tensors` with this codec's settings.
+
+        Returns:
+            tuple: keypoints (B, K, 2) in input pixels and scores (B, K)
+        """
+        shape = tuple(decimal_heatmaps.shape)
+        self._check_decimal_shape(shape)
+        lead = tuple(heatmaps.shape[:2])
+        expected = lead if cells is None else tuple(cells.shape[:3])
+        if shape[:-2] != expected or expected[:2] != lead or (
+                cells is not None and tuple(cells.shape[3:]) != (2, )):
+            votes = '' if cells is None else \
+                f' and vote cells in shape {tuple(cells.shape)}'
+            raise ValueError(
+                f'HIHHeatmap: decimal heatmaps in shape {shape} for '
+                f'heatmaps in shape {tuple(heatmaps.shape)}{votes}; pass '
+                '(B, K, d, d) decimal maps, or (B, K, M, d, d) with (B, K, '
+                'M, 2) cells, one decimal map per vote')
+        return decode_hih_tensors(
+            heatmaps, decimal_heatmaps, self.scale_factor.tolist(),
+            self.decode_mode, self.decimal_span, self.convention, cells,
+            cell_weights)
 
     def _check_decimal_shape(self, shape: Sequence[int]) -> None:
         d = self.decimal_size

@@ -4,13 +4,16 @@
 (B, K, 2) in crop pixels and their scores (B, K). Features and heatmaps come
 from the model's own ``extract_feat`` and ``head.forward`` (for HIH's local
 read-out, ``head.forward`` gathers the decimal logits at the argmax cells
-itself); only the codec's last step, which the codecs write in numpy or
-return as numpy, is restated here in torch operators that export.
+itself). Our codecs' last step is their own ``decode_tensors``, the one
+implementation behind their ``decode`` and ``batch_decode``; MMPose's
+``MSRAHeatmap`` decodes in numpy, so its step is restated here in torch
+operators that export.
 """
 import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..codecs.utils import flat_index_to_cells
 from ..errors import UserError
 
 SUPPORTED = ('HIHHead with HIHHeatmap, a HeatmapHead (H3RHead, HeatmapHead) '
@@ -18,63 +21,8 @@ SUPPORTED = ('HIHHead with HIHHeatmap, a HeatmapHead (H3RHead, HeatmapHead) '
              'MSRAHeatmap(unbiased=False)')
 
 
-def _cells(idx: Tensor, width: int) -> Tensor:
-    """Flat indices -> float ``[x, y]`` cells."""
-    return torch.stack([idx % width, torch.div(idx, width,
-                                               rounding_mode='floor')],
-                       -1).to(torch.float32)
-
-
 def _scale(codec) -> Tensor:
     return torch.as_tensor(codec.scale_factor, dtype=torch.float32)
-
-
-def _mark_bad(keypoints: Tensor, scores: Tensor, bad: Tensor):
-    """NaN keypoints and score 0 for non-finite maps, as the codecs do."""
-    nan = torch.full_like(keypoints, float('nan'))
-    return (torch.where(bad[..., None], nan, keypoints),
-            torch.where(bad, torch.zeros_like(scores), scores))
-
-
-def hih_decode(codec, heatmaps: Tensor, decimal: Tensor):
-    """:meth:`HIHHeatmap.batch_decode` in float32 torch operators.
-
-    Args:
-        codec (HIHHeatmap): The head's decoder
-        heatmaps (Tensor): Integer heatmaps (B, K, H, W)
-        decimal (Tensor): Decimal probabilities (B, K, d, d)
-
-    Returns:
-        tuple: keypoints (B, K, 2) in input pixels and scores (B, K)
-    """
-    d = codec.decimal_size
-    scores, idx = heatmaps.flatten(2).max(-1)
-    bad = ~(scores.isfinite() & decimal.flatten(2).amax(-1).isfinite())
-    cell = _cells(idx, heatmaps.shape[-1])
-    if codec.decode_mode == 'argmax':
-        bin_pos = _cells(decimal.flatten(2).argmax(-1), d)
-    else:
-        p = decimal.clamp(min=0)
-        p = p / p.sum(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
-        j = torch.arange(d, dtype=p.dtype)
-        bin_pos = torch.stack([(p.sum(-2) * j).sum(-1),
-                               (p.sum(-1) * j).sum(-1)], -1)
-    # the codec's own bin -> offset map (convention and decimal_span)
-    offset = codec._bin_offset(bin_pos)
-    return _mark_bad((cell + offset) * _scale(codec), scores, bad)
-
-
-def h3r_decode(codec, logits: Tensor):
-    """:meth:`H3RHeatmap.batch_decode`: the softmax-weighted mean cell of
-    the ``topk`` largest logits. ONNX ``TopK`` puts the lower index first
-    among equal values, which is the codec's documented tie rule."""
-    flat = logits.flatten(2)
-    bad = ~flat.amax(-1).isfinite()
-    top, idx = flat.topk(codec.topk, dim=-1)
-    prob = (top - top[..., :1]).exp()
-    cells = _cells(idx, logits.shape[-1])
-    keypoints = (prob[..., None] * cells).sum(-2) / prob.sum(-1, keepdim=True)
-    return _mark_bad(keypoints * _scale(codec), top[..., 0].sigmoid(), bad)
 
 
 def msra_decode(codec, heatmaps: Tensor):
@@ -84,8 +32,7 @@ def msra_decode(codec, heatmaps: Tensor):
     H, W = heatmaps.shape[-2:]
     flat = heatmaps.flatten(2)
     scores, idx = flat.max(-1)
-    x = idx % W
-    y = torch.div(idx, W, rounding_mode='floor')
+    x, y = flat_index_to_cells(idx, W).unbind(-1)
 
     def at(dx: int, dy: int) -> Tensor:
         i = (y + dy).clamp(0, H - 1) * W + (x + dx).clamp(0, W - 1)
@@ -103,12 +50,12 @@ def msra_decode(codec, heatmaps: Tensor):
 
 def _hih(head, feats):
     heatmaps, logits = head.forward(feats)
-    return hih_decode(head.decoder, heatmaps[-1],
-                      head._decimal_probs(logits))
+    return head.decoder.decode_tensors(heatmaps[-1],
+                                       head._decimal_probs(logits))
 
 
 def _h3r(head, feats):
-    return h3r_decode(head.decoder, head.forward(feats))
+    return head.decoder.decode_tensors(head.forward(feats))
 
 
 def _msra(head, feats):

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmengine.dataset import worker_init_fn
 from mmengine.runner import set_random_seed
+from mmpose.registry import KEYPOINT_CODECS
 from scipy.stats import binomtest
 from torch.utils.data import DataLoader, Dataset
 
 import hih_plugin  # noqa: F401  registers H3RHeatmap
-from mmpose.registry import KEYPOINT_CODECS
 
 S = 4  # stride of the default codec below
 

@@ -4,14 +4,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import fixture_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmpose.registry import KEYPOINT_CODECS
 
 import hih_plugin  # noqa: F401
 from hih_plugin.codecs.hih_heatmap import HIHHeatmap
-
-from conftest import fixture_dir
 
 
 def make(**kwargs):

@@ -12,10 +12,10 @@ from mmengine.evaluator import Evaluator
 from mmengine.logging import MessageHub
 from mmengine.runner import set_random_seed
 from mmpose.registry import KEYPOINT_CODECS, METRICS
+from test_h3r_codec import _Targets
 from torch.utils.data import DataLoader
 
 import hih_plugin  # noqa: F401  registers the codecs and FailureRateAUC
-from test_h3r_codec import _Targets
 
 
 def h3r(**kwargs):
