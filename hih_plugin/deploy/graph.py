@@ -2,10 +2,11 @@
 
 :class:`DecodedPoseModel` maps a normalised crop (B, 3, h, w) to keypoints
 (B, K, 2) in crop pixels and their scores (B, K). Features and heatmaps come
-from the model's own ``extract_feat`` and ``head.forward`` (for HIH's local
-read-out, ``head.forward`` gathers the decimal logits at the argmax cells
-itself). Our codecs' last step is their own ``decode_tensors``, the one
-implementation behind their ``decode`` and ``batch_decode``; MMPose's
+from the model's own ``extract_feat`` and ``head.forward``; ``HIHHead``'s
+``decode_tensors`` gathers the local read-out's logits at the argmax cells
+(and their neighbours, with votes) itself. Our codecs' last step is their own
+``decode_tensors``, the one implementation behind their ``decode`` and
+``batch_decode``; MMPose's
 ``MSRAHeatmap`` decodes in numpy, so its step is restated here in torch
 operators that export.
 """
@@ -49,9 +50,7 @@ def msra_decode(codec, heatmaps: Tensor):
 
 
 def _hih(head, feats):
-    heatmaps, logits = head.forward(feats)
-    return head.decoder.decode_tensors(heatmaps[-1],
-                                       head._decimal_probs(logits))
+    return head.decode_tensors(feats)
 
 
 def _h3r(head, feats):
@@ -72,12 +71,6 @@ def graph_decoder(head):
     from ..models.heads import HIHHead
     codec = getattr(head, 'decoder', None)
     if isinstance(head, HIHHead) and isinstance(codec, HIHHeatmap):
-        if head.neighbour_votes:
-            raise UserError(
-                'cannot put HIHHead(neighbour_votes=True) into the ONNX graph '
-                'yet; export with --cfg-options '
-                'model.head.neighbour_votes=False (the read-out at the '
-                'argmax cell, the same trained weights)')
         return _hih
     if isinstance(head, HeatmapHead) and isinstance(codec, H3RHeatmap):
         return _h3r

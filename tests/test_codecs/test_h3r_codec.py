@@ -167,12 +167,12 @@ def loader_targets(seed, use_mmengine_init=True):
     set_random_seed(seed)
     codec = build()
     codec.encode(np.zeros((1, 1, 2)), None)  # main process draws first
-    init = None
-    if use_mmengine_init:
-        def init(worker_id):
-            worker_init_fn(worker_id, num_workers=2, rank=0, seed=seed)
+
+    def init(worker_id):
+        worker_init_fn(worker_id, num_workers=2, rank=0, seed=seed)
+
     loader = DataLoader(_Targets(codec), batch_size=1, num_workers=2,
-                        worker_init_fn=init,
+                        worker_init_fn=init if use_mmengine_init else None,
                         multiprocessing_context='fork')
     return [t[0] for t in loader]  # index i is loaded by worker i % 2
 

@@ -472,17 +472,14 @@ class HIHHead(BaseHead):
             return self._decimal_probs(heatmaps)
         return heatmaps
 
-    def _predict_view(self, feats: Features) -> tuple:
-        """Decode one view: the last heatmaps (B, K, H, W), the decimal
-        distributions at the argmax cells (B, K, d, d), and the keypoints
-        and scores of each sample, as ``HIHHeatmap.batch_decode`` returns
-        them."""
+    def _view_maps(self, feats: Features) -> tuple:
+        """What one view decodes from: the last integer maps as scores
+        (B, K, H, W), the decimal distributions, and with votes their cells
+        and weights; see :meth:`HIHHeatmap.decode_tensors`."""
         if not self.neighbour_votes:
             heatmaps, logits = self.forward(feats)
-            heatmaps = self._heatmap_probs(heatmaps[-1])
-            probs = self._decimal_probs(logits)
-            return (heatmaps, probs,
-                    *self.decoder.batch_decode(heatmaps, probs))
+            return (self._heatmap_probs(heatmaps[-1]),
+                    self._decimal_probs(logits), None, None)
         heatmaps, feature = self._heatmaps_and_feature(feats)
         heatmaps = self._heatmap_probs(heatmaps[-1])
         delta, near, inside = self._neighbours(self._argmax_cells(heatmaps))
@@ -493,8 +490,26 @@ class HIHHead(BaseHead):
         # votes off the map get no weight; the argmax cell always keeps some
         weights = weights.clamp(min=0) * inside + 1e-6 * centre
         probs = self._decimal_probs(self.decimal_readout(feature, near))
-        return (heatmaps, probs[:, :, centre.nonzero()[0, 0]].clone(),
-                *self.decoder.batch_decode(heatmaps, probs, near, weights))
+        return heatmaps, probs, near, weights
+
+    def decode_tensors(self, feats: Features) -> Tuple[Tensor, Tensor]:
+        """Keypoints (B, K, 2) in input pixels and scores (B, K) of one
+        view, in torch operators (the decoding of the exported ONNX
+        graph)."""
+        return self.decoder.decode_tensors(*self._view_maps(feats))
+
+    def _predict_view(self, feats: Features) -> tuple:
+        """Decode one view: the last heatmaps (B, K, H, W), the decimal
+        distributions at the argmax cells (B, K, d, d), and the keypoints
+        and scores of each sample, as ``HIHHeatmap.batch_decode`` returns
+        them."""
+        heatmaps, probs, cells, weights = self._view_maps(feats)
+        at_argmax = probs
+        if cells is not None:
+            centre = cells.shape[2] // 2  # the middle of the 3x3 cells
+            at_argmax = probs[:, :, centre].clone()
+        return (heatmaps, at_argmax,
+                *self.decoder.batch_decode(heatmaps, probs, cells, weights))
 
     def predict(self,
                 feats: Features,

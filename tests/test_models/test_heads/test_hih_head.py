@@ -225,3 +225,31 @@ def test_heatmap_size_mismatch_names_the_fix():
 def test_bad_head_config_raises_at_build(codec, match):
     with pytest.raises(ValueError, match=match):
         tiny_model(codec=codec)
+
+
+@pytest.mark.parametrize('head, codec', [({}, None)] + LOCAL_VARIANTS + [
+    (dict(decimal_mode='local', neighbour_votes=True,
+          loss=dict(type='H3RLoss', mode='bce')),
+     tiny_codec(decimal_span=3, decimal_size=12,
+                decode_mode='expectation'))])
+def test_graph_decoding_equals_predict(head, codec):
+    """The decoding of the exported graph (``HIHHead.decode_tensors``)
+    gives predict's keypoints and scores in every variant, votes and logit
+    maps included."""
+    from hih_plugin.deploy.graph import DecodedPoseModel
+    torch.manual_seed(0)
+    model = tiny_model(K=4, codec=codec, **head)
+    if head:
+        model.head.decimal_readout.init_weights(std=0.3)
+    model.eval()
+    img = torch.rand(3, 3, 64, 64)
+    data = samples(tiny_codec(), np.zeros((3, 4, 2), np.float32),
+                   [1, 0, 3, 2])
+    with torch.no_grad():
+        preds = model.head.predict(model.extract_feat(img), data, {})
+        kpts, scores = DecodedPoseModel(model)(img)
+    np.testing.assert_allclose(
+        kpts.numpy(), np.stack([p.keypoints[0] for p in preds]), atol=1e-3)
+    np.testing.assert_allclose(
+        scores.numpy(), np.stack([p.keypoint_scores[0] for p in preds]),
+        rtol=1e-5, atol=1e-6)

@@ -173,7 +173,8 @@ def test_stack_reduction_equals_the_official_formula(stack_loss):
 
 
 ONE_CELL = [
-    'model.head.readout_cells=truth', 'model.head.decoder.decimal_span=1',
+    'model.head.readout_cells=truth', 'model.head.neighbour_votes=False',
+    'model.head.decoder.decimal_span=1',
     'model.head.decoder.decimal_size=8',
     'train_dataloader.dataset.pipeline.7.encoder.decimal_span=1',
     'train_dataloader.dataset.pipeline.7.encoder.decimal_size=8'
