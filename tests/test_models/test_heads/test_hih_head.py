@@ -253,3 +253,34 @@ def test_graph_decoding_equals_predict(head, codec):
     np.testing.assert_allclose(
         scores.numpy(), np.stack([p.keypoint_scores[0] for p in preds]),
         rtol=1e-5, atol=1e-6)
+
+
+def test_default_local_read_out_exports_to_onnx(tmp_path):
+    """The local configs' read-out (BCE map, mean bin, votes) in an ONNX
+    graph run by onnxruntime decodes as predict does."""
+    ort = pytest.importorskip('onnxruntime')
+    from hih_plugin.deploy.graph import DecodedPoseModel
+    torch.manual_seed(0)
+    model = tiny_model(
+        K=4, codec=tiny_codec(decimal_span=3, decimal_size=12,
+                              decode_mode='expectation'),
+        decimal_mode='local', neighbour_votes=True,
+        loss=dict(type='H3RLoss', mode='bce'))
+    model.head.decimal_readout.init_weights(std=0.3)
+    model.eval()
+    img = torch.rand(2, 3, 64, 64)
+    graph = DecodedPoseModel(model).eval()
+    path = str(tmp_path / 'local.onnx')
+    with torch.no_grad():
+        torch.onnx.export(graph, (img, ), path, input_names=['crops'],
+                          output_names=['keypoints', 'scores'],
+                          dynamo=False)
+        data = samples(tiny_codec(), np.zeros((2, 4, 2), np.float32),
+                       [1, 0, 3, 2])
+        preds = model.head.predict(model.extract_feat(img), data, {})
+    kpts, scores = ort.InferenceSession(path).run(None,
+                                                  {'crops': img.numpy()})
+    np.testing.assert_allclose(
+        kpts, np.stack([p.keypoints[0] for p in preds]), atol=1e-3)
+    np.testing.assert_allclose(
+        scores, np.stack([p.keypoint_scores[0] for p in preds]), rtol=1e-4)
