@@ -3,6 +3,7 @@ PyTorch and load round trips for our heads (tiny widths through
 --cfg-options, random weights), dynamic batch, and the demo's refusal of
 tampered or mismatched files."""
 import argparse
+import json
 import os.path as osp
 import re
 
@@ -17,9 +18,6 @@ for _module in ('onnx', 'onnxruntime'):
         _module, reason=f'{_module} is not installed: pip install -e '
         '.[deploy] (make install installs it)')
 
-FACE_IMG = '7_Cheering_Cheering_7_16.jpg'
-PERSON_IMG = '000000196141.jpg'
-PERSON_BOXES = ['248', '74', '418', '375', '454', '207', '631', '418']
 
 HIH_TINY = ['model.backbone.num_stacks=1', 'model.backbone.feat_channels=16',
             'model.backbone.depth=2', 'model.head.in_channels=16',
@@ -250,18 +248,35 @@ def tampered_files(tmp):
     return cases
 
 
+def two_people(root):
+    """An image of the COCO sample (real or generated) with at least two
+    people, and their boxes as demo.py's ``--bboxes`` x1 y1 x2 y2 ..."""
+    with open(osp.join(root, 'test_coco.json')) as f:
+        ann = json.load(f)
+    boxes = {}
+    for a in ann['annotations']:
+        x, y, w, h = a['bbox']
+        boxes.setdefault(a['image_id'], []).extend(
+            str(round(v)) for v in (x, y, x + w, y + h))
+    img = next(i for i in ann['images'] if len(boxes.get(i['id'], ())) >= 8)
+    return osp.join(root, img['file_name']), boxes[img['id']][:8]
+
+
 def test_demo_runs_exports_and_refuses_tampered(exported):
     tmp, _, results = exported
     assert results['hih-local_wflw']['returncode'] == 0
     assert results['mix-h3r']['returncode'] == 0
-    face = osp.join(fixture_dir('wflw'), FACE_IMG)
-    person = osp.join(fixture_dir('coco'), PERSON_IMG)
+    # the real sample's or the generated one's first image
+    with open(osp.join(fixture_dir('wflw'), 'test_wflw.json')) as f:
+        face = osp.join(fixture_dir('wflw'),
+                        json.load(f)['images'][0]['file_name'])
+    person, person_boxes = two_people(fixture_dir('coco'))
     cases = tampered_files(tmp)
     spec = [['demo.py', [face, str(tmp / 'hih-local_wflw.onnx'),
                          '--kpt-thr', '0', '--out-file',
                          str(tmp / 'face.png')]],
             ['demo.py', [person, str(tmp / 'mix-h3r.onnx'), '--kpt-thr',
-                         '0', '--bboxes', *PERSON_BOXES, '--out-file',
+                         '0', '--bboxes', *person_boxes, '--out-file',
                          str(tmp / 'person.png')]]]
     spec += [['demo.py', [face, str(path), '--out-file',
                           str(tmp / f'{name}.png')]]

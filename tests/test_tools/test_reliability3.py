@@ -11,6 +11,7 @@ import json
 import os
 import os.path as osp
 import pickle
+import random
 import shutil
 import struct
 import subprocess
@@ -261,10 +262,12 @@ def test_publish_writes_nothing_outside_out_dir(tiny, tmp_path):
 
 # ------------------------------------------------------------------ data
 def damage_body(path):
-    """Zero 2 kB in the middle of a JPEG, start and end markers intact."""
+    """Overwrite 2 kB in the middle of a JPEG with random bytes, start and
+    end markers intact (zeros can still decode cleanly in a drawn image's
+    short entropy-coded data; random bytes hold stray markers)."""
     data = bytearray(path.read_bytes())
     mid = len(data) // 3
-    data[mid:mid + 2000] = bytes(2000)
+    data[mid:mid + 2000] = random.Random(0).randbytes(2000)
     path.write_bytes(bytes(data))
 
 
