@@ -101,7 +101,15 @@ METHODS = ['msra', 'dark', 'simcc', 'h3r', 'hih', 'hih-local']
 # the d x d bins), i.e. 0.45 for 24 x 24, with an MSE integer map; next to
 # BCE's ~20x larger loss it is 20x that.
 SPAN3 = (dict(decimal_span=3, decimal_size=24), dict(loss_weight=0.45))
-BCE = dict(type='H3RLoss', mode='bce')
+
+
+def _bce(loss_weight, head=None, sigma=1.0, **codec):
+    """A span-3 read-out trained at the neighbours on a BCE integer map."""
+    return (dict(SPAN3[0], sigma=sigma, **codec),
+            dict(loss_weight=loss_weight, readout_cells='neighbours',
+                 loss=dict(type='H3RLoss', mode='bce'), **(head or {})))
+
+
 LOCAL_VARIANTS = {
     # the read-out before decimal_span: true cell only, one-cell bins
     'hih-local-cell': ({}, dict(readout_cells='truth')),
@@ -133,33 +141,17 @@ LOCAL_VARIANTS = {
                             dict(SPAN3[1], readout_cells='neighbours')),
     # the integer map as logits of a per-cell BCE against the Gaussian
     # target (as H3R trains its one-hot maps), sigma 1.0 and 1.5
-    'hih-local-bce': (dict(SPAN3[0], sigma=1.0),
-                      dict(SPAN3[1], readout_cells='neighbours',
-                           loss=dict(type='H3RLoss', mode='bce'))),
-    # BCE's loss is ~20x MSE's: the decimal weight x5 keeps its share
-    'hih-local-bce-w5': (dict(SPAN3[0], sigma=1.0),
-                         dict(loss_weight=2.25, readout_cells='neighbours',
-                              loss=dict(type='H3RLoss', mode='bce'))),
-    'hih-local-bce-w10': (dict(SPAN3[0], sigma=1.0),
-                          dict(loss_weight=4.5, readout_cells='neighbours',
-                               loss=dict(type='H3RLoss', mode='bce'))),
-    'hih-local-bce-w20': (dict(SPAN3[0], sigma=1.0),
-                          dict(loss_weight=9., readout_cells='neighbours',
-                               loss=dict(type='H3RLoss', mode='bce'))),
-    'hih-local-bce-w40': (dict(SPAN3[0], sigma=1.0),
-                          dict(loss_weight=18., readout_cells='neighbours',
-                               loss=dict(type='H3RLoss', mode='bce'))),
+    'hih-local-bce': _bce(0.45),
+    'hih-local-bce-s15': _bce(0.45, sigma=1.5),
+    # BCE's loss is ~20x MSE's: heavier decimal weights keep its share
+    'hih-local-bce-w5': _bce(2.25),
+    'hih-local-bce-w10': _bce(4.5),
+    'hih-local-bce-w20': _bce(9.),
+    'hih-local-bce-w40': _bce(18.),
     # the w10 model (same training) decoded with the mean bin
-    'hih-local-bce-w10-expect': (
-        dict(SPAN3[0], sigma=1.0, decode_mode='expectation'),
-        dict(loss_weight=4.5, readout_cells='neighbours',
-             loss=dict(type='H3RLoss', mode='bce'))),
-    'hih-local-bce-s15': (SPAN3[0],
-                          dict(SPAN3[1], readout_cells='neighbours',
-                               loss=dict(type='H3RLoss', mode='bce'))),
-    'hih-local': (dict(SPAN3[0], sigma=1.0, decode_mode='expectation'),
-                  dict(loss_weight=2.25, readout_cells='neighbours',
-                       neighbour_votes=True, loss=BCE)),
+    'hih-local-bce-w10-expect': _bce(4.5, decode_mode='expectation'),
+    'hih-local': _bce(2.25, {'neighbour_votes': True},
+                      decode_mode='expectation'),
 }
 # Ablations, not in the default list: HIH with the decimal (CSC) loss
 # weighted 1.0 instead of the paper's 0.05, and the local variants above.
