@@ -7,9 +7,9 @@
 #   landmark; at test the 3x3 cells' decodes vote, weighted by the integer
 #   map, and each decodes to its mean bin;
 # - the integer map is trained as H3R trains its own, a per-cell BCE
-#   (H3RLoss) against the Gaussian target (sigma 1 cell): it misses the true
-#   cell about half as often as an MSE-regressed Gaussian on our faces
-#   benchmark.
+#   (H3RLoss) against the Gaussian target: it misses the true cell about
+#   half as often as an MSE-regressed Gaussian on our faces benchmark, and
+#   a sigma of 0.75 cell beat 0.5, 1 and 1.5 there and on blobs.
 # docs/methods.md, "HIH: Heatmap in Heatmap", says when each mode wins;
 # docs/results.md has the ablation.
 _base_ = ['./hih_wflw.py']
@@ -18,7 +18,7 @@ codec = dict(
     _base_.codec,
     decimal_span=3,
     decimal_size=24,
-    sigma=1.0,
+    sigma=0.75,
     decode_mode='expectation')
 
 model = dict(

@@ -26,7 +26,7 @@ hih_codec = dict(
     # 3x3 cells around the true one, can correct an argmax a cell off
     decimal_size=24,
     decimal_span=3,
-    sigma=1.0,
+    sigma=0.75,  # as hih-local_wflw.py
     decimal_sigma=1.0,
     decode_mode='expectation')
 

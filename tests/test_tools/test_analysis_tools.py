@@ -253,6 +253,14 @@ def test_error_split_gives_the_known_shares():
     assert split['error_share_miss_percent'] == pytest.approx(
         100 * nme[miss].sum() / nme.sum())
     assert split['argmax_miss_percent'] == pytest.approx(100 / 8)
+    assert split['far_miss_percent'] == 0
+    # a gross error: 3 cells off is a far miss, with its share of the error
+    pred[0, 0] += (3., 0.)
+    nme = np.linalg.norm(pred - gt, axis=-1) * 10.
+    split = tool.error_split(pred, gt, nme, argmax)
+    assert split['far_miss_percent'] == pytest.approx(100 / 8)
+    assert split['error_share_far_percent'] == pytest.approx(
+        100 * nme[0, 0] / nme.sum())
     # no miss at all: the miss NME is undefined, not 0
     none = tool.error_split(gt, gt, nme)
     assert none['cell_miss_percent'] == 0 and np.isnan(none['nme_miss'])

@@ -68,6 +68,8 @@ def variants():
     one_cell = dict(mix.hih_codec, decimal_size=8, decimal_span=1)
     for name, head, codec in (
             ('local', {}, mix.hih_codec),
+            ('local, 384 channels', dict(decimal_channels=384),
+             mix.hih_codec),
             ('local, one cell',
              dict(readout_cells='truth', neighbour_votes=False), one_cell),
             ('global', dict(decimal_mode='global', readout_cells='auto',

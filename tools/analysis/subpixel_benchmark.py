@@ -96,7 +96,7 @@ METHODS = ['msra', 'dark', 'simcc', 'h3r', 'hih', 'hih-local']
 # of the local configs: bins spanning 3 cells (24 bins, still 1/8 cell each)
 # trained at the 3x3 cells around the true one, decoded as the mean bin with
 # the neighbours' votes, on an integer map trained as H3R trains its own: a
-# per-cell BCE (H3RLoss) against the Gaussian target, sigma 1 cell. The
+# per-cell BCE (H3RLoss) against the Gaussian target, sigma 0.75 cell. The
 # decimal loss weight is 0.05 per 8 x 8 bins (DistributionLoss averages over
 # the d x d bins), i.e. 0.45 for 24 x 24, with an MSE integer map; next to
 # BCE's ~20x larger loss it is 20x that.
@@ -150,7 +150,15 @@ LOCAL_VARIANTS = {
     'hih-local-bce-w40': _bce(18.),
     # the w10 model (same training) decoded with the mean bin
     'hih-local-bce-w10-expect': _bce(4.5, decode_mode='expectation'),
-    'hih-local': _bce(2.25, {'neighbour_votes': True},
+    # the default (below) with the integer target's sigma 0.5, 1 (the
+    # default before 0.75) and 1.5 cells
+    'hih-local-s05': _bce(2.25, {'neighbour_votes': True}, sigma=0.5,
+                          decode_mode='expectation'),
+    'hih-local-s10': _bce(2.25, {'neighbour_votes': True}, sigma=1.0,
+                          decode_mode='expectation'),
+    'hih-local-s15': _bce(2.25, {'neighbour_votes': True}, sigma=1.5,
+                          decode_mode='expectation'),
+    'hih-local': _bce(2.25, {'neighbour_votes': True}, sigma=0.75,
                       decode_mode='expectation'),
 }
 # Ablations, not in the default list: HIH with the decimal (CSC) loss
@@ -381,17 +389,22 @@ def error_split(pred_u, gt_u, nme, argmax_cells=None):
         dict: ``cell_miss_percent``, the share of landmarks whose nearest
         cell to the prediction is not the true cell; ``nme_miss`` and
         ``nme_hit``, the NME of those and of the rest (NaN when empty);
-        ``error_share_miss_percent``, their share of the summed error; with
-        ``argmax_cells``, ``argmax_miss_percent`` likewise for the decoded
-        integer cells.
+        ``error_share_miss_percent``, their share of the summed error;
+        ``far_miss_percent`` and ``error_share_far_percent`` the same for
+        the landmarks predicted more than 2 cells away (gross errors, which
+        no read-out around the argmax can mend); with ``argmax_cells``,
+        ``argmax_miss_percent`` likewise for the decoded integer cells.
     """
     true_cell = np.floor(gt_u + 0.5)
     miss = (np.floor(pred_u + 0.5) != true_cell).any(-1)
+    far = np.linalg.norm(pred_u - gt_u, axis=-1) > 2
     out = dict(
         cell_miss_percent=100. * float(miss.mean()),
         nme_miss=float(nme[miss].mean()) if miss.any() else float('nan'),
         nme_hit=float(nme[~miss].mean()) if (~miss).any() else float('nan'),
-        error_share_miss_percent=100. * float(nme[miss].sum() / nme.sum()))
+        error_share_miss_percent=100. * float(nme[miss].sum() / nme.sum()),
+        far_miss_percent=100. * float(far.mean()),
+        error_share_far_percent=100. * float(nme[far].sum() / nme.sum()))
     if argmax_cells is not None:
         out['argmax_miss_percent'] = 100. * float(
             (argmax_cells != true_cell).any(-1).mean())
@@ -564,8 +577,9 @@ def markdown(rows, summary, args, total):
     lines += [
         '', 'Every run:', '',
         '| regime | stride | method | seed | NME (%) | mean err (px) | '
-        'x msra | share of error in misses (%) | loss_decimal start -> end '
-        '| params | train s |', '| --- ' * 11 + '|'
+        'x msra | share of error in misses (%) | far misses (> 2 cells, '
+        '%) | their share of error (%) | loss_decimal start -> end '
+        '| params | train s |', '| --- ' * 13 + '|'
     ]
     for r in rows:
         dec = (f'{r["decimal_loss_start"]:.4g} -> {r["decimal_loss_end"]:.4g}'
@@ -574,7 +588,9 @@ def markdown(rows, summary, args, total):
             f'| {r["regime"]} | {r["stride"]} | {r["method"]} | {r["seed"]} '
             f'| {r["nme_percent"]:.3f} | {r["err_px_mean"]:.3f} | '
             f'{_fmt(r.get("ratio_to_msra"))} | '
-            f'{_fmt(r["error_share_miss_percent"], ".1f")} | {dec} | '
+            f'{_fmt(r["error_share_miss_percent"], ".1f")} | '
+            f'{_fmt(r.get("far_miss_percent"), ".2f")} | '
+            f'{_fmt(r.get("error_share_far_percent"), ".1f")} | {dec} | '
             f'{r["params"]} | {r["train_s"]:.0f} |')
     return '\n'.join(lines) + '\n'
 

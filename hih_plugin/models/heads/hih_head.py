@@ -81,22 +81,27 @@ class LocalDecimalReadout(nn.Module):
     def _logits(self, feature: Tensor, cells: Tensor) -> Tensor:
         B, C, H, W = feature.shape
         shape = cells.shape[:-1]  # (B, K) or (B, K, M)
-        n = cells[0, ..., 0].numel()
-        x = cells[..., 0].long().clamp(0, W - 1).reshape(B, n)
-        y = cells[..., 1].long().clamp(0, H - 1).reshape(B, n)
+        x = cells[..., 0].long().clamp(0, W - 1).reshape(B, -1)
+        y = cells[..., 1].long().clamp(0, H - 1).reshape(B, -1)
         t = torch.arange(3, device=feature.device)
         dy, dx = (a.flatten() for a in torch.meshgrid(t, t, indexing='ij'))
-        # index into the map zero-padded by 1, so border patches are valid
+        # rows of the map zero-padded by 1, so border patches are valid,
+        # with channels last, so each patch is 9 whole rows: no transpose
+        # of the (B * n, 9 * C) patches, the largest tensor of the head
         idx = (y[..., None] + dy) * (W + 2) + x[..., None] + dx  # (B, n, 9)
-        patches = F.pad(feature, (1, 1, 1, 1)).flatten(2).gather(
-            2, idx.view(B, 1, n * 9).expand(B, C, n * 9))
-        patches = patches.view(B, C, n, 9).transpose(1, 2).reshape(
-            B * n, C * 9)
-        h = F.relu(self.norm(self.conv(patches))).view(*shape, -1)
-        if h.dim() == 3:
-            return torch.einsum('bkc,kco->bko', h, self.weight) + self.bias
-        return torch.einsum('bkmc,kco->bkmo', h,
-                            self.weight) + self.bias[:, None]
+        idx = idx + torch.arange(B, device=idx.device).view(B, 1, 1) * (
+            (H + 2) * (W + 2))
+        rows = F.pad(feature, (1, 1, 1, 1)).permute(0, 2, 3, 1).reshape(
+            -1, C)
+        patches = rows.index_select(0, idx.flatten()).view(-1, 9 * C)
+        # the conv's weights are laid out (channels, C, 3, 3)
+        weight = self.conv.weight.view(-1, C, 9).transpose(1, 2).reshape(
+            -1, 9 * C)
+        h = F.relu(self.norm(F.linear(patches, weight)))
+        K = shape[1]
+        logits = torch.einsum('bkmc,kco->bkmo', h.view(B, K, -1, h.shape[-1]),
+                              self.weight) + self.bias[:, None]
+        return logits.view(*shape, -1)
 
 
 @MODELS.register_module()
