@@ -43,7 +43,10 @@ model = dict(
         # paper's global branch learns (docs/methods.md, "HIH: Heatmap in
         # Heatmap")
         decimal_mode='local',
-        decimal_channels=384,
+        # the read-out's 3x3 conv runs at 9 cells per landmark in training:
+        # 128 channels keep the head's train step within 1.05x HeatmapHead's
+        # (docs/results.md, "Cost of the decimal branch"); 384 cost 1.1x
+        decimal_channels=128,
         loss=dict(type='H3RLoss', mode='bce'),
         readout_cells='neighbours',
         neighbour_votes=True,

@@ -62,9 +62,10 @@ def variants():
         osp.dirname(mmpose.__file__), '.mim', 'configs', STOCK_CONFIG))
     out = {'HeatmapHead': (stock.model, stock.codec)}
     # the mix config's local read-out (3-cell bins, trained at the 3x3 cells
-    # around the true one), the one-cell read-out trained at the true cell
-    # only, and the paper's global branch on the paper's one-cell codec;
-    # votes only change the decoding
+    # around the true one), the same at the paper's 384 channels, the
+    # one-cell read-out trained at the true cell only, and the paper's global
+    # branch (384 channels) on the paper's one-cell codec; votes only change
+    # the decoding
     one_cell = dict(mix.hih_codec, decimal_size=8, decimal_span=1)
     for name, head, codec in (
             ('local', {}, mix.hih_codec),
@@ -73,7 +74,8 @@ def variants():
             ('local, one cell',
              dict(readout_cells='truth', neighbour_votes=False), one_cell),
             ('global', dict(decimal_mode='global', readout_cells='auto',
-                            neighbour_votes=False), one_cell)):
+                            neighbour_votes=False, decimal_channels=384),
+             one_cell)):
         model = mix.model.copy()
         model.head = dict(mix.model.head, decoder=codec, **head)
         out[f'HIHHead {name}'] = (model, codec)
