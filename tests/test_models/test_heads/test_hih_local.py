@@ -75,6 +75,12 @@ def test_readout_equals_a_3x3_conv_evaluated_at_the_cell(bins):
         else:
             expected = logits.view(2, 4, 4, 4)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    # M cells per keypoint (the neighbours) read each as a cell of its own
+    near = torch.stack([cells, cells.flip(0), cells.roll(1, 1)], 2)
+    with torch.no_grad():
+        out = r(feature, near)
+        for m in range(3):
+            torch.testing.assert_close(out[:, :, m], r(feature, near[:, :, m]))
 
 
 def test_separable_softmax_is_the_product_of_axis_softmaxes():
