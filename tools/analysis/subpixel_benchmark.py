@@ -158,6 +158,10 @@ LOCAL_VARIANTS = {
                           decode_mode='expectation'),
     'hih-local-s15': _bce(2.25, {'neighbour_votes': True}, sigma=1.5,
                           decode_mode='expectation'),
+    # the default with the decimal weight 1, 1.5, 3 or 4.5 instead of 2.25
+    **{f'hih-local-w{w:g}'.replace('.', ''): _bce(
+        w, {'neighbour_votes': True}, sigma=0.75, decode_mode='expectation')
+       for w in (1., 1.5, 3., 4.5)},
     'hih-local': _bce(2.25, {'neighbour_votes': True}, sigma=0.75,
                       decode_mode='expectation'),
 }
