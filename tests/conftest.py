@@ -133,7 +133,15 @@ def run_fresh(cmd, env, timeout):
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env,
                                     stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=err, start_new_session=True)
-        res = wait_for(proc.pid, timeout, out_path, err_path)
+        try:
+            res = wait_for(proc.pid, timeout, out_path, err_path)
+        except BaseException:  # e.g. pytest-timeout: end the run too
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:  # ended already
+                pass
+            proc.wait()
+            raise
     proc.returncode = res['returncode']  # waited for by wait_for
     return res
 
