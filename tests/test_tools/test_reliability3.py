@@ -30,8 +30,9 @@ from hih_plugin.errors import UserError
 ENV = dict(PYTHONPATH=ROOT, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
            CUDA_VISIBLE_DEVICES='')
 # Bounds for a tool refusing a crafted checkpoint, over what the demo takes
-# with a good one: CPU seconds and peak memory (about 1 GiB, most of it
-# torch and MMPose, which a forked run shares with the tool server).
+# with a good one: CPU seconds (not wall time: the bound must hold on a busy
+# machine) and peak memory (about 1 GiB, most of it torch and MMPose, which
+# a forked run shares with the tool server).
 EXTRA_SECONDS = 30
 EXTRA_MIB = 300
 
