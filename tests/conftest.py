@@ -4,6 +4,7 @@ import os.path as osp
 import signal
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -21,18 +22,20 @@ E2E_DIR = osp.join(ROOT, 'tests', 'test_tools')
 _generated = {}  # dataset name -> folder of generated data
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+@pytest.hookimpl(tryfirst=True)  # before `-m` reads the marks
 def pytest_collection_modifyitems(config, items):
+    """Mark the end-to-end tests and run the modules that hold one first.
+
+    `make test` hands out whole modules in collection order (`--dist
+    loadfile --no-loadscope-reorder`): a module's shared set-up (a trained
+    model, a distributed run) is made once, the long modules start first,
+    and the many short ones fill the end on both workers.
+    """
     for item in items:
         if str(item.path).startswith(E2E_DIR + os.sep):
             item.add_marker(pytest.mark.e2e)
-        # A module-scoped set-up (a trained model, a run) is made once per
-        # test process: with `-n auto --dist loadgroup` the tests that use
-        # it share one worker instead of each worker making its own.
-        info = getattr(item, '_fixtureinfo', None)
-        defs = info.name2fixturedefs.values() if info else ()
-        if any(d and d[-1].scope == 'module' for d in defs):
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+    e2e = {item.path for item in items if item.get_closest_marker('e2e')}
+    items.sort(key=lambda item: item.path not in e2e)  # stable
 
 
 def fixture_dir(name: str) -> str:
@@ -46,8 +49,6 @@ def fixture_dir(name: str) -> str:
     if osp.isdir(path):
         return path
     if name not in _generated:
-        import tempfile
-
         import fixture_data
         root = tempfile.mkdtemp(prefix=f'hih-fixture-{name}-')
         fixture_data.write(name, root)
@@ -121,31 +122,54 @@ class ToolServer:
         return proc.wait()
 
 
+def run_fresh(cmd, env, timeout):
+    """Run ``cmd`` in a fresh process (and process group); returns what
+    the tool server returns: exit status, output, peak memory, CPU
+    seconds."""
+    from tool_forks import wait_for
+    with tempfile.TemporaryDirectory() as tmp:
+        out_path, err_path = osp.join(tmp, 'out'), osp.join(tmp, 'err')
+        with open(out_path, 'w') as out, open(err_path, 'w') as err:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=err, start_new_session=True)
+        try:
+            res = wait_for(proc.pid, timeout, out_path, err_path)
+        except BaseException:  # e.g. pytest-timeout: end the run too
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:  # ended already
+                pass
+            proc.wait()
+            raise
+    proc.returncode = res['returncode']  # waited for by wait_for
+    return res
+
+
 def run_tool(script, *args, timeout=600, env=None, check=True, fresh=False):
     """Run ``tools/<script>`` (or a script at an absolute path) as ``python
     tools/<script> ARGS`` would, in a child of the tool server, or with
     ``fresh`` (or HIH_TEST_SUBPROCESS=1) in a fresh interpreter;
     ``script=None`` runs ``python -c ARGS``.
 
-    Returns a CompletedProcess (plus ``maxrss_kb``, the run's peak memory,
-    from the server); with ``check`` a non-zero exit fails the test and
-    shows the tool's output tail.
+    Returns a CompletedProcess plus the run's peak memory in KiB
+    (``maxrss_kb``) and CPU seconds (``cpu_s``); with ``check`` a non-zero
+    exit fails the test and shows the tool's output tail.
     """
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
     args = [str(a) for a in args]
     cmd = [sys.executable, '-c' if script is None else
            osp.join(ROOT, 'tools', script), *args]
     if fresh or os.environ.get('HIH_TEST_SUBPROCESS') == '1':
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                              timeout=timeout, env=full_env)
+        res = run_fresh(cmd, full_env, timeout)
     else:
         res = ToolServer.run(script, args, full_env, timeout)
-        if res['timed_out']:
-            raise subprocess.TimeoutExpired(cmd, timeout, res['stdout'],
-                                            res['stderr'])
-        proc = subprocess.CompletedProcess(cmd, res['returncode'],
-                                           res['stdout'], res['stderr'])
-        proc.maxrss_kb = res['maxrss_kb']
+    if res['timed_out']:
+        raise subprocess.TimeoutExpired(cmd, timeout, res['stdout'],
+                                        res['stderr'])
+    proc = subprocess.CompletedProcess(cmd, res['returncode'], res['stdout'],
+                                       res['stderr'])
+    proc.maxrss_kb, proc.cpu_s = res['maxrss_kb'], res['cpu_s']
     if check and proc.returncode != 0:
         pytest.fail(f'{script or "python -c"} exited {proc.returncode}\n'
                     f'--- stdout ---\n{proc.stdout[-4000:]}\n'

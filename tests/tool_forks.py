@@ -1,16 +1,14 @@
 """Run tools/*.py many times cheaply: import the stack once, fork per run.
 
-    python tests/tool_forks.py SPEC.json RESULTS.json
     python tests/tool_forks.py --serve
 
-SPEC is a list of ``[script, [args...]]``; RESULTS gets, per run, the exit
-code (negative: killed by that signal, e.g. -11 for a segfault), stdout,
-stderr and the child's peak RSS in KiB (``os.wait4``). With ``--serve`` it
 reads one JSON request per line on stdin (``script``, or ``null`` for
 ``python -c args[0]``, ``args``, ``env``, ``timeout``) and answers each
-with one JSON line on stdout; conftest's ``run_tool`` uses it, so a tool
-run costs its own work, not the seconds of importing torch, MMEngine and
-MMPose.
+with one JSON line on stdout: the exit code (negative: killed by that
+signal, e.g. -11 for a segfault), stdout, stderr, the child's peak RSS in
+KiB and its CPU seconds (``os.wait4``). conftest's ``run_tool`` uses it,
+so a tool run costs its own work, not the seconds of importing torch,
+MMEngine and MMPose.
 
 A forked run is the tool's own ``__main__`` with the request's argv,
 environment, ``sys.path[0]`` and torch thread count, as ``python
@@ -27,15 +25,17 @@ import tempfile
 import time
 import traceback
 
-import mmpose.apis  # noqa: F401  the heavy imports, shared by every fork
-import mmpose.datasets  # noqa: F401
-import mmpose.engine  # noqa: F401
-import mmpose.evaluation  # noqa: F401
-import mmpose.visualization  # noqa: F401
-import torch
-from mmengine.runner import Runner  # noqa: F401
-
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def import_stack():
+    """The heavy imports, made once and shared by every fork."""
+    import mmpose.apis  # noqa: F401
+    import mmpose.datasets  # noqa: F401
+    import mmpose.engine  # noqa: F401
+    import mmpose.evaluation  # noqa: F401
+    import mmpose.visualization  # noqa: F401
+    from mmengine.runner import Runner  # noqa: F401
 
 
 def _use_env(env):
@@ -50,6 +50,7 @@ def _use_env(env):
                 sys.path.insert(1, path)
     # torch read OMP_NUM_THREADS when this server started
     if env.get('OMP_NUM_THREADS', '').isdigit():
+        import torch
         torch.set_num_threads(int(env['OMP_NUM_THREADS']))
 
 
@@ -107,6 +108,13 @@ def run_one(script, args, tmp, env=None, timeout=None, on_fork=None):
         _child(path, [str(a) for a in args], out_path, err_path, env)
     if on_fork:
         on_fork(pid)
+    return wait_for(pid, timeout, out_path, err_path)
+
+
+def wait_for(pid, timeout, out_path, err_path):
+    """Wait for the child ``pid`` that writes to ``out_path`` and
+    ``err_path``, and kill its process group past ``timeout`` seconds;
+    returns its exit status, output, peak memory and CPU seconds."""
     deadline = timeout and time.monotonic() + timeout
     timed_out = False
     while True:
@@ -129,7 +137,7 @@ def run_one(script, args, tmp, env=None, timeout=None, on_fork=None):
         stderr = f.read()
     return dict(returncode=os.waitstatus_to_exitcode(status), stdout=stdout,
                 stderr=stderr, maxrss_kb=usage.ru_maxrss,
-                timed_out=timed_out)
+                cpu_s=usage.ru_utime + usage.ru_stime, timed_out=timed_out)
 
 
 def serve():
@@ -146,17 +154,10 @@ def serve():
 
 
 def main():
-    if sys.argv[1:] == ['--serve']:
-        serve()
-        return
-    with open(sys.argv[1]) as f:
-        spec = json.load(f)
-    results = []
-    for script, args in spec:
-        with tempfile.TemporaryDirectory() as tmp:
-            results.append(run_one(script, args, tmp))
-    with open(sys.argv[2], 'w') as f:
-        json.dump(results, f)
+    if sys.argv[1:] != ['--serve']:
+        sys.exit('usage: python tests/tool_forks.py --serve')
+    import_stack()
+    serve()
 
 
 if __name__ == '__main__':

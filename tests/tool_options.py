@@ -4,11 +4,9 @@ one process, one torch thread."""
 import glob
 import json
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
-from conftest import ROOT
+from conftest import ROOT, run_tool
 
 FACE_KEYS = ('NME', 'FR@10', 'AUC@10')
 # fixture folder -> annotation file, optional person boxes, reported metrics
@@ -251,14 +249,10 @@ def annotated_image(root, ann_file):
     return osp.join(root, image['file_name']), boxes[image['id']]
 
 
-def run_forks(tmp, spec, timeout):
-    """Run ``[[tool, args], ...]`` through tests/tool_forks.py, each tool in
-    its own forked child; returns their results (exit status, output, peak
-    memory) in order."""
-    (tmp / 'spec.json').write_text(json.dumps(spec))
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tests', 'tool_forks.py'),
-         tmp / 'spec.json', tmp / 'results.json'],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((tmp / 'results.json').read_text())
+def run_each(runs, timeout=600):
+    """Run ``[(tool, args), ...]`` in the tool server, each in its own
+    forked child, without failing on an exit status; returns their
+    CompletedProcess (with ``maxrss_kb``, the peak memory, and ``cpu_s``)
+    in order."""
+    return [run_tool(tool, *args, timeout=timeout, check=False)
+            for tool, args in runs]

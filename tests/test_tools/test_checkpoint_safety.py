@@ -15,7 +15,8 @@ import pytest
 import torch
 from conftest import fixture_dir, run_tool
 from mmengine.logging import HistoryBuffer
-from tool_options import STOCK_CFG, annotated_image, read_scalars, wflw_options
+from tool_options import (STOCK_CFG, annotated_image, read_scalars, run_each,
+                          wflw_options)
 
 from hih_plugin.checkpoint import CheckpointError, load_file
 
@@ -205,13 +206,6 @@ def test_os_system_payloads_are_live(tmp_path):
 
 
 TOOLS = ('test.py', 'demo.py', 'publish_model.py', 'train.py')
-
-
-def run_each(runs):
-    """Run ``[(tool, args), ...]`` in the tool server, each in its own
-    forked child; returns their CompletedProcess (with ``maxrss_kb``, the
-    peak memory) in order."""
-    return [run_tool(tool, *args, check=False) for tool, args in runs]
 
 
 def tool_args(tool, ckpt, root, tmp):

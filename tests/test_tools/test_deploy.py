@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, fixture_dir
 from ecosystem_utils import H3R_MIX, HIH_MIX, NO_DOWNLOAD, data_options
-from tool_options import TINY_HRNET, run_forks
+from tool_options import TINY_HRNET, run_each
 
 for _module in ('onnx', 'onnxruntime'):
     pytest.importorskip(
@@ -107,19 +107,18 @@ def exported(tmp_path_factory):
                                tmp / 'dark.onnx') + [
                                    'model.head.decoder.unbiased=True']
     names = list(runs)
-    results = run_forks(tmp, [['deploy/export_onnx.py', runs[n]]
-                              for n in names], 900)
+    results = run_each([('deploy/export_onnx.py', runs[n]) for n in names])
     return tmp, ckpts, dict(zip(names, results))
 
 
 def one_error_line(result, *fragments):
-    assert result['returncode'] == 2, result['stderr'][-3000:]
-    lines = [ln for ln in result['stderr'].splitlines()
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [ln for ln in result.stderr.splitlines()
              if ln.startswith('error:')]
-    assert len(lines) == 1, result['stderr'][-3000:]
+    assert len(lines) == 1, result.stderr[-3000:]
     for frag in fragments:
         assert frag in lines[0], lines[0]
-    assert 'Traceback' not in result['stderr']
+    assert 'Traceback' not in result.stderr
     return lines[0]
 
 
@@ -137,11 +136,11 @@ def test_export_verify_and_load(exported, name):
     from hih_plugin.deploy.onnx_model import OnnxPoseModel
     tmp, _, results = exported
     result = results[name]
-    assert result['returncode'] == 0, result['stderr'][-3000:]
-    crops, px, score = reported(result['stdout'], 'test crops')
+    assert result.returncode == 0, result.stderr[-3000:]
+    crops, px, score = reported(result.stdout, 'test crops')
     assert crops >= 2  # every fixture crop (4 faces, 12 people)
     assert px <= 1e-3 and score <= 1e-3
-    assert reported(result['stdout'], 'random crops')[0] == 2
+    assert reported(result.stdout, 'random crops')[0] == 2
 
     onnx_model = OnnxPoseModel(str(tmp / f'{name}.onnx'))
     model = build_model(name)
@@ -169,8 +168,8 @@ def torch_crop_predictions(name, ckpt, inputs):
 def test_dynamic_batch_same_keypoints_at_1_and_5(exported):
     from hih_plugin.deploy.onnx_model import OnnxPoseModel
     tmp, ckpts, results = exported
-    assert results['dynamic']['returncode'] == 0, \
-        results['dynamic']['stderr'][-3000:]
+    assert results['dynamic'].returncode == 0, \
+        results['dynamic'].stderr[-3000:]
     onnx_model = OnnxPoseModel(str(tmp / 'dynamic.onnx'))
     assert onnx_model.batch_size is None
     inputs = np.random.default_rng(0).normal(
@@ -190,9 +189,9 @@ def test_dynamic_batch_same_keypoints_at_1_and_5(exported):
 def test_other_input_size(exported):
     from hih_plugin.deploy.onnx_model import OnnxPoseModel
     tmp, _, results = exported
-    assert results['size128']['returncode'] == 0, \
-        results['size128']['stderr'][-3000:]
-    assert reported(results['size128']['stdout'], 'test crops')[1] <= 1e-3
+    assert results['size128'].returncode == 0, \
+        results['size128'].stderr[-3000:]
+    assert reported(results['size128'].stdout, 'test crops')[1] <= 1e-3
     assert OnnxPoseModel(str(tmp / 'size128.onnx')).input_size == (128, 128)
 
 
@@ -264,8 +263,8 @@ def two_people(root):
 
 def test_demo_runs_exports_and_refuses_tampered(exported):
     tmp, _, results = exported
-    assert results['hih-local_wflw']['returncode'] == 0
-    assert results['mix-h3r']['returncode'] == 0
+    assert results['hih-local_wflw'].returncode == 0
+    assert results['mix-h3r'].returncode == 0
     # the real sample's or the generated one's first image
     with open(osp.join(fixture_dir('wflw'), 'test_wflw.json')) as f:
         face = osp.join(fixture_dir('wflw'),
@@ -281,15 +280,15 @@ def test_demo_runs_exports_and_refuses_tampered(exported):
     spec += [['demo.py', [face, str(path), '--out-file',
                           str(tmp / f'{name}.png')]]
              for name, (path, _) in cases.items()]
-    face_run, person_run, *refused = run_forks(tmp, spec, 600)
+    face_run, person_run, *refused = run_each(spec)
 
     import mmcv
     for run, img, out, n in ((face_run, face, 'face.png', 1),
                              (person_run, person, 'person.png', 2)):
-        assert run['returncode'] == 0, run['stderr'][-3000:]
-        assert f'{n} instance(s) drawn' in run['stdout']
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert f'{n} instance(s) drawn' in run.stdout
         assert mmcv.imread(str(tmp / out)).shape == mmcv.imread(img).shape
-    assert 'hih-local_wflw.py' in face_run['stdout']
+    assert 'hih-local_wflw.py' in face_run.stdout
     for (name, (path, fragments)), run in zip(cases.items(), refused):
         one_error_line(run, str(path), *fragments)
         assert not (tmp / f'{name}.png').exists()

@@ -2,12 +2,8 @@
 runs with a fixed seed for a few seconds: every case loads or is refused in
 one line, none takes longer than the bound, and memory stays bounded."""
 import json
-import os
-import os.path as osp
-import subprocess
-import sys
 
-from conftest import ROOT
+from conftest import ROOT, run_tool
 
 BUDGET_S = 4
 CASE_S = 10  # a case slower than this counts as a hang
@@ -16,13 +12,10 @@ EXTRA_MIB = 400  # peak memory growth allowed over the whole run
 
 def test_fuzzed_checkpoints_load_or_are_refused_in_one_line(tmp_path):
     out = tmp_path / 'summary.json'
-    proc = subprocess.run(
-        [sys.executable,
-         osp.join(ROOT, 'tools', 'analysis', 'fuzz_checkpoints.py'),
-         '--seed', '0', '--budget', str(BUDGET_S), '--case-seconds',
-         str(CASE_S), '--out', out],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1'))
+    proc = run_tool('analysis/fuzz_checkpoints.py', '--seed', '0',
+                    '--budget', BUDGET_S, '--case-seconds', CASE_S, '--out',
+                    out, timeout=300, check=False,
+                    env=dict(PYTHONPATH=ROOT, OMP_NUM_THREADS='1'))
     # a crash of the interpreter shows as a negative status
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     summary = json.loads(out.read_text())
