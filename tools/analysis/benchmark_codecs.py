@@ -11,7 +11,9 @@ and, with ``--against``, to another checkout of this repository.
 The codecs are timed in a worker interpreter that imports the checkout's
 ``hih_plugin``, one measurement at a time, interleaved over codecs within
 each repeat, and the median over repeats is reported, so the ratios are
-robust to load on a shared machine. Ratios are against ``MSRAHeatmap`` (the
+robust to load on a shared machine. The clock is the worker's CPU time by
+default: on a loaded machine, and under ``nice``, elapsed time mostly
+measures the wait for a core. Ratios are against ``MSRAHeatmap`` (the
 ``msra`` preset).
 
 ``--against REF`` (a directory holding a checkout, or a git revision, which
@@ -73,6 +75,12 @@ def parse_args():
     parser.add_argument('--threads', type=int, default=None,
                         help='torch threads (default: torch default)')
     parser.add_argument(
+        '--clock', choices=sorted(CLOCKS), default='cpu',
+        help='cpu: CPU time of the timing process, which leaves out the '
+        'time it waits for a core on a loaded machine (with more than one '
+        'torch thread it adds up their times); wall: elapsed time. '
+        'Default: cpu')
+    parser.add_argument(
         '--against', metavar='REF',
         help='also time the codecs of another checkout, in the same run: '
         'a directory holding one, or a git revision of this repository')
@@ -81,27 +89,30 @@ def parse_args():
     return parser.parse_args()
 
 
-def _timeit(fn):
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+CLOCKS = dict(cpu=time.process_time, wall=time.perf_counter)
 
 
-def time_once(codec, kind, enc_kpts, vis, batch):
+def time_once(codec, kind, enc_kpts, vis, batch, clock):
     """Seconds of one measurement; None for ``batch_decode`` of a codec
     without one."""
+
+    def timeit(fn):
+        t = clock()
+        fn()
+        return clock() - t
+
     if kind == 'encode':
-        return _timeit(lambda: [codec.encode(k, vis) for k in enc_kpts]) / \
+        return timeit(lambda: [codec.encode(k, vis) for k in enc_kpts]) / \
             len(enc_kpts)
     if kind == 'decode_loop':
         # MMPose's loop: to numpy per sample, then decode() per sample.
-        return _timeit(lambda: [
+        return timeit(lambda: [
             codec.decode(*[a.numpy() for a in s])
             for s in zip(*[b.unbind(0) for b in batch])
         ])
     if not codec.support_batch_decoding:
         return None
-    return _timeit(lambda: codec.batch_decode(*batch))
+    return timeit(lambda: codec.batch_decode(*batch))
 
 
 def worker(spec_file):
@@ -112,12 +123,14 @@ def worker(spec_file):
     # stderr.
     reply = os.fdopen(os.dup(1), 'w', buffering=1)
     os.dup2(2, 1)
-    import hih_plugin  # the checkout's, first on PYTHONPATH
     from mmpose.registry import KEYPOINT_CODECS
+
+    import hih_plugin  # the checkout's, first on PYTHONPATH
     with open(spec_file) as f:
         spec = json.load(f)
     if spec['threads']:
         torch.set_num_threads(spec['threads'])
+    clock = CLOCKS[spec['clock']]
     arrays = np.load(spec['arrays'])
     enc_kpts = arrays['encode_keypoints']
     vis = np.ones(enc_kpts.shape[1:3], np.float32)
@@ -132,8 +145,8 @@ def worker(spec_file):
     for line in sys.stdin:
         label, kind = line.split()
         codec, batch = codecs[label]
-        reply.write(
-            json.dumps(time_once(codec, kind, enc_kpts, vis, batch)) + '\n')
+        reply.write(json.dumps(
+            time_once(codec, kind, enc_kpts, vis, batch, clock)) + '\n')
 
 
 class Worker:
@@ -202,8 +215,8 @@ def write_spec(codecs, args, tmp):
     arrays = dict(encode_keypoints=rng.uniform(
         0.1 * size, 0.9 * size, (args.encode_instances, 1, K, 2)))
     dec_kpts = rng.uniform(0.1 * size, 0.9 * size, (args.batch_size, K, 2))
-    spec = dict(threads=args.threads, arrays=osp.join(tmp, 'inputs.npz'),
-                codecs={})
+    spec = dict(threads=args.threads, clock=args.clock,
+                arrays=osp.join(tmp, 'inputs.npz'), codecs={})
     for j, (label, cfg) in enumerate(codecs):
         codec = build_codec(cfg, (size, size), (hm, hm))
         keys = []
@@ -318,7 +331,7 @@ def msra_table(rows, args):
     lines = [
         f'Codec speed, K={K}, input {args.input_size}x{args.input_size}, '
         f'heatmap {hm}x{hm}, median of {args.repeats} repeats, '
-        f'torch threads {torch.get_num_threads()}.', '',
+        f'torch threads {torch.get_num_threads()}, {args.clock} time.', '',
         f'| codec | encode ms/instance | x msra | decode loop ms/batch {B} '
         f'| x msra | batch_decode ms/batch {B} | speed-up vs own loop | '
         'speed-up vs msra loop |', '| --- ' * 8 + '|'
@@ -420,7 +433,8 @@ def main():
                 input_size=args.input_size, heatmap_size=args.heatmap_size,
                 batch_size=args.batch_size, repeats=args.repeats,
                 encode_instances=args.encode_instances,
-                torch_threads=torch.get_num_threads(), against=args.against,
+                torch_threads=torch.get_num_threads(), clock=args.clock,
+                against=args.against,
                 load_average_before=load[0], load_average_after=load[1],
                 command=' '.join(['python', osp.relpath(sys.argv[0])] +
                                  sys.argv[1:]))
