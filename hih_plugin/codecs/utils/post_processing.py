@@ -69,9 +69,17 @@ def flat_index_to_cells(idx: Tensor, width: int) -> Tensor:
 
 
 @functools.lru_cache(maxsize=32)
+def _constant(values: tuple, dtype: torch.dtype,
+              device: torch.device) -> Tensor:
+    """``values`` as a tensor, made once."""
+    with torch.inference_mode(False):  # usable outside inference mode too
+        return torch.tensor(values, dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=32)
 def _flat_cell_table(size: int, width: int, device: torch.device) -> Tensor:
     """:func:`flat_index_to_cells` of every flat index below ``size``."""
-    with torch.inference_mode(False):  # usable outside inference mode too
+    with torch.inference_mode(False):
         return flat_index_to_cells(torch.arange(size, device=device), width)
 
 
@@ -166,9 +174,13 @@ def decode_hih_tensors(heatmaps: Tensor,
     elif votes:
         w = cell_weights.to(points.dtype)[..., None]
         points = (points * w).sum(2) / w.sum(2).clamp(min=1e-12)
-    keypoints = points * torch.as_tensor(
-        scale_factor, dtype=points.dtype, device=points.device)
-    if torch.jit.is_tracing() or bad.any():
+    if tables:
+        scale = _constant(tuple(scale_factor), points.dtype, points.device)
+    else:
+        scale = torch.as_tensor(scale_factor, dtype=points.dtype,
+                                device=points.device)
+    keypoints = points * scale
+    if not tables or bad.any():
         keypoints = keypoints.masked_fill(bad[..., None], float('nan'))
         scores = scores.masked_fill(bad, 0)
     return keypoints, scores
