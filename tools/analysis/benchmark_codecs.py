@@ -240,13 +240,17 @@ def export_revision(root, rev, dest):
     """``git archive`` of ``rev`` of the repository at ``root``, unpacked
     into ``dest``."""
     from hih_plugin.errors import UserError
-    proc = subprocess.run(['git', '-C', root, 'archive', rev],
-                          capture_output=True)
-    if proc.returncode:
+    try:
+        proc = subprocess.run(['git', '-C', root, 'archive', rev],
+                              capture_output=True)
+        why = proc.stderr.decode().strip().splitlines()[-1:] or ['failed']
+    except OSError as err:  # no git
+        proc, why = None, [str(err)]
+    if proc is None or proc.returncode:
         raise UserError(
             f'--against {rev}: neither a directory nor a git revision of '
-            f'{root} ({proc.stderr.decode().strip().splitlines()[-1]}); '
-            'give a checkout directory or a commit')
+            f'{root} (git archive: {why[0]}); give a checkout directory or '
+            'a commit')
     with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
         tar.extractall(dest, filter='data')
     return dest
