@@ -426,12 +426,15 @@ def main():
             out['against'] = against_rows(res[0], res[1], ratios)
             lines += [''] + against_table(out['against'], args,
                                           args.against)
-        where = f'ours: {here}'
+        command = ' '.join(['python', osp.relpath(sys.argv[0])] +
+                           sys.argv[1:])
+        where = f'ours: {osp.relpath(here)}'
         if args.against:
             where += f'; {args.against}: ' + (
-                roots[1] if osp.isdir(args.against) else 'git archive')
-        lines += ['', f'hih_plugin of {where}; load average '
-                  '(1, 5, 15 min) before ' +
+                osp.relpath(roots[1]) if osp.isdir(args.against) else
+                'git archive')
+        lines += ['', f'`{command}`', '', f'hih_plugin of {where}; load '
+                  'average (1, 5, 15 min) before ' +
                   ', '.join(f'{x:.2f}' for x in load[0]) + ', after ' +
                   ', '.join(f'{x:.2f}' for x in load[1])]
         md = '\n'.join(lines) + '\n'
@@ -446,8 +449,7 @@ def main():
                 torch_threads=torch.get_num_threads(), clock=args.clock,
                 against=args.against,
                 load_average_before=load[0], load_average_after=load[1],
-                command=' '.join(['python', osp.relpath(sys.argv[0])] +
-                                 sys.argv[1:]))
+                command=command)
             with open(args.out, 'w') as f:
                 json.dump(out, f, indent=1)
             with open(osp.splitext(args.out)[0] + '.md', 'w') as f:
