@@ -263,14 +263,12 @@ class HIHHeatmap(BaseKeypointCodec):
             - scores (np.ndarray): The integer heatmap maxima in shape
                 (1, K); 0 where the coordinates are NaN
         """
-        heatmaps = numpy_batch_of_one(heatmaps)
-        decimal = np.asarray(decimal_heatmaps)
-        self._check_decimal_shape(decimal.shape)
+        decimal = np.asarray(decimal_heatmaps, np.float64)
         # (1, K, d, d), one instance's label as encode() gives it, too
         if decimal.ndim == 4 and len(decimal) == 1:
             decimal = decimal[0]
         keypoints, scores = self.batch_decode(
-            heatmaps, numpy_batch_of_one(decimal, np.float64))
+            numpy_batch_of_one(heatmaps), numpy_batch_of_one(decimal))
         return keypoints[0], scores[0]
 
     def batch_decode(self,
@@ -304,13 +302,11 @@ class HIHHeatmap(BaseKeypointCodec):
             - batch_scores (List[np.ndarray]): Each in shape (1, K), the
                 integer heatmap maxima
         """
-        heatmaps, decimal, cells, cell_weights = (
-            None if t is None else t.detach()
-            for t in (batch_heatmaps, batch_decimal_heatmaps, cells,
-                      cell_weights))
+        # inference mode records no graph: no input needs a detach()
         with torch.inference_mode():
             keypoints, scores = self.decode_tensors(
-                heatmaps, decimal.double(), cells, cell_weights)
+                batch_heatmaps, batch_decimal_heatmaps.double(), cells,
+                cell_weights)
         keypoints = keypoints.cpu().numpy().astype(np.float32)
         scores = scores.float().cpu().numpy()
         return ([kpt[None] for kpt in keypoints],

@@ -157,6 +157,34 @@ def test_hih_votes_are_the_weighted_mean_of_single_decodes(
             assert scores[b][0, k] == np.float32(heatmaps[b, k].max())
 
 
+@settings(max_examples=60, deadline=None)
+@given(case=hih_cases(), votes=st.integers(0, 3), seed=st.integers(0, 99))
+def test_hih_eager_shortcuts_equal_the_traced_arithmetic(case, votes, seed):
+    """Eager mode takes the argmax in numpy and reads cells, bin offsets
+    and the scale from cached tables; a traced graph computes them with
+    torch operators. Both give the same bits, votes (M = ``votes``)
+    included."""
+    codec, heatmaps, decimal = case
+    B, K, H, W = heatmaps.shape
+    args = [torch.from_numpy(heatmaps), torch.from_numpy(decimal)]
+    if votes:
+        rng = np.random.default_rng(seed)
+        d = codec.decimal_size
+        args[1] = torch.from_numpy(
+            rng.choice(VALUES + NON_FINITE, (B, K, votes, d, d)))
+        args += [torch.from_numpy(rng.integers(0, (W, H), (B, K, votes, 2))),
+                 torch.from_numpy(rng.random((B, K, votes)) + 0.1)]
+    eager = codec.decode_tensors(*args)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the tracer's shape warnings
+        traced = torch.jit.trace(codec.decode_tensors, tuple(args),
+                                 check_trace=False)(*args)
+    for e, t in zip(eager, traced):
+        assert e.dtype == t.dtype
+        np.testing.assert_array_equal(e.numpy().view(np.uint8),
+                                      t.numpy().view(np.uint8))
+
+
 @st.composite
 def h3r_cases(draw):
     B, K = draw(st.integers(1, 3)), draw(st.integers(1, 3))

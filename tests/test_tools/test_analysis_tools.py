@@ -104,10 +104,13 @@ def test_quantization_unknown_codec_is_a_clear_error(tmp_path):
 
 
 def test_benchmark_codecs(tmp_path):
+    """Against MSRA and, with --against, against a second checkout timed in
+    the same run (here this one again, as a directory)."""
     out = tmp_path / 'speed.json'
     proc = run_tool('analysis/benchmark_codecs.py', '--codecs', 'msra',
                     'dark', 'hih', 'h3r-draw', '--batch-size', '4',
-                    '--encode-instances', '2', '--repeats', '1', '--out', out)
+                    '--encode-instances', '2', '--repeats', '1', '--against',
+                    ROOT, '--out', out)
     with open(out) as f:
         res = json.load(f)
     rows = {r['codec']: r for r in res['rows']}
@@ -121,6 +124,18 @@ def test_benchmark_codecs(tmp_path):
     # MSRAHeatmap has no batch_decode: only its loop is timed.
     assert rows['msra']['batch_decode_s'] is None
     assert res['meta']['num_keypoints'] == 98 and '| hih |' in proc.stdout
+    against = {r['codec']: r for r in res['against']}
+    assert set(against) == set(rows)
+    hih = against['hih']
+    assert hih['decode_loop_ratio'] == pytest.approx(
+        hih['decode_loop_s'] / hih['decode_loop_ref_s'])
+    assert hih['batch_decode_ref_s'] > 0
+    assert against['msra']['batch_decode_ratio'] is None
+    assert f'ours / {ROOT}' in proc.stdout
+    bad = run_tool('analysis/benchmark_codecs.py', '--against',
+                   'no-such-revision', check=False)
+    assert bad.returncode == 2 and 'Traceback' not in bad.stderr
+    assert bad.stderr.startswith('error: --against no-such-revision')
 
 
 def test_subpixel_images_have_exact_ground_truth():

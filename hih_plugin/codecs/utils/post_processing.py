@@ -6,6 +6,7 @@ batch on the tensors' own device, and :mod:`hih_plugin.deploy.graph` traces
 it into the exported ONNX graph. Data-dependent branches therefore only
 skip work in eager mode; where tracing needs another operator it says why.
 """
+import functools
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -34,14 +35,14 @@ def get_heatmap_maximum_tensor(flat: Tensor) -> Tuple[Tensor, Tensor]:
         tuple: the maxima and their indices (int64), the shape of ``flat``
         without its last axis
     """
-    if flat.device.type == 'cpu' and flat.dtype in _NUMPY_DTYPES \
+    if flat.is_cpu and flat.dtype in _NUMPY_DTYPES \
             and not torch.jit.is_tracing():
-        shape = flat.shape[:-1]
-        rows = flat.detach().numpy().reshape(-1, flat.shape[-1])
-        idx = rows.argmax(-1)
-        maxima = rows[np.arange(len(rows)), idx]
-        return (torch.from_numpy(maxima.reshape(shape)),
-                torch.from_numpy(idx.astype(np.int64).reshape(shape)))
+        maps = flat.detach().numpy()
+        idx = maps.argmax(-1).astype(np.int64, copy=False)
+        rows = maps.reshape(-1, maps.shape[-1])
+        maxima = rows[np.arange(len(rows)), idx.ravel()]
+        return (torch.from_numpy(maxima.reshape(idx.shape)),
+                torch.from_numpy(idx))
     maxima, idx = flat.max(-1)
     if torch.jit.is_tracing():
         # onnxruntime's ReduceMax passes over NaN; here NaN must win
@@ -52,16 +53,44 @@ def get_heatmap_maximum_tensor(flat: Tensor) -> Tuple[Tensor, Tensor]:
 def numpy_batch_of_one(array, dtype=None) -> Tensor:
     """A numpy array as a CPU tensor with a leading batch axis of 1, for
     a codec's ``decode``. Shares memory where it can; copies read-only or
-    non-contiguous input, which ``torch.from_numpy`` refuses or warns on."""
-    array = np.require(np.asarray(array, dtype=dtype)[None], None,
-                       ('C', 'W'))
-    return torch.from_numpy(array)
+    non-contiguous input, which ``torch.from_numpy`` refuses or warns on.
+    (Flags are read directly: ``np.require`` costs more than the rest of
+    the conversion, in a call made once per sample.)"""
+    array = np.asarray(array, dtype=dtype)
+    if not (array.flags.c_contiguous and array.flags.writeable):
+        array = array.copy()
+    return torch.from_numpy(array[None])
 
 
 def flat_index_to_cells(idx: Tensor, width: int) -> Tensor:
     """Flat indices on maps of ``width`` columns -> int64 ``[x, y]``."""
     return torch.stack(
         [idx % width, torch.div(idx, width, rounding_mode='floor')], -1)
+
+
+@functools.lru_cache(maxsize=32)
+def _constant(values: tuple, dtype: torch.dtype,
+              device: torch.device) -> Tensor:
+    """``values`` as a tensor, made once."""
+    with torch.inference_mode(False):  # usable outside inference mode too
+        return torch.tensor(values, dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=32)
+def _flat_cell_table(size: int, width: int, device: torch.device) -> Tensor:
+    """:func:`flat_index_to_cells` of every flat index below ``size``."""
+    with torch.inference_mode(False):
+        return flat_index_to_cells(torch.arange(size, device=device), width)
+
+
+@functools.lru_cache(maxsize=32)
+def _bin_offset_table(d: int, span: int, convention: str,
+                      dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The offset ``[x, y]`` that each of the ``d * d`` bins of a decimal
+    map decodes to, by :func:`decimal_bin_offset`."""
+    bins = _flat_cell_table(d * d, d, device)
+    with torch.inference_mode(False):
+        return decimal_bin_offset(bins.to(dtype), d, span, convention)
 
 
 def decode_hih_tensors(heatmaps: Tensor,
@@ -109,31 +138,49 @@ def decode_hih_tensors(heatmaps: Tensor,
     # (B, K) or (B, K, M) decimal maxima and their bins
     dmax, didx = get_heatmap_maximum_tensor(decimal.flatten(-2))
     votes = cells is not None
+    # A per-sample decode spends most of its time after the argmax in
+    # operator calls on a few hundred numbers, so eager mode reads the
+    # argmax cells and bin offsets from cached tables: one indexing each
+    # instead of up to seven operators. A traced graph computes them.
+    tables = not torch.jit.is_tracing()
+    H, W = heatmaps.shape[-2:]
+    if votes:  # the maximum over all votes' maps of a keypoint
+        dmax = get_heatmap_maximum_tensor(dmax)[0]
+    elif tables:
+        cells = _flat_cell_table(H * W, W, idx.device)[idx]
+    else:
+        cells = flat_index_to_cells(idx, W)
     # A NaN or +inf cell wins the argmax and would pass for a confident
-    # peak; a map without a finite cell has a maximum of -inf.
-    if votes:  # over all votes' maps of a keypoint
-        bad = ~(scores.isfinite() & finite_rows(dmax))
+    # peak; a map without a finite cell has a maximum of -inf. Such a
+    # maximum times 0 is NaN, a finite one's 0 (isfinite costs more
+    # operators).
+    bad = (scores * 0 * dmax).isnan()
+    if decode_mode == 'argmax' and tables:
+        offsets = _bin_offset_table(d, decimal_span, convention,
+                                    decimal.dtype, didx.device)[didx]
     else:
-        bad = ~(scores.isfinite() & dmax.isfinite())
-        cells = flat_index_to_cells(idx, heatmaps.shape[-1])
-    if decode_mode == 'argmax':
-        bin_pos = flat_index_to_cells(didx, d).to(decimal.dtype)
-    else:
-        p = decimal.clamp(min=0)
-        p = p / p.sum(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
-        j = torch.arange(d, dtype=p.dtype, device=p.device)
-        bin_pos = torch.stack([(p.sum(-2) * j).sum(-1),
-                               (p.sum(-1) * j).sum(-1)], -1)
-    points = cells + decimal_bin_offset(
-        bin_pos, d, decimal_span, convention)
+        if decode_mode == 'argmax':
+            bin_pos = flat_index_to_cells(didx, d).to(decimal.dtype)
+        else:
+            p = decimal.clamp(min=0)
+            p = p / p.sum(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
+            j = torch.arange(d, dtype=p.dtype, device=p.device)
+            bin_pos = torch.stack([(p.sum(-2) * j).sum(-1),
+                                   (p.sum(-1) * j).sum(-1)], -1)
+        offsets = decimal_bin_offset(bin_pos, d, decimal_span, convention)
+    points = cells + offsets
     if votes and cell_weights is None:
         points = points.mean(2)
     elif votes:
         w = cell_weights.to(points.dtype)[..., None]
         points = (points * w).sum(2) / w.sum(2).clamp(min=1e-12)
-    keypoints = points * torch.as_tensor(
-        scale_factor, dtype=points.dtype, device=points.device)
-    if torch.jit.is_tracing() or bad.any():
+    if tables:
+        scale = _constant(tuple(scale_factor), points.dtype, points.device)
+    else:
+        scale = torch.as_tensor(scale_factor, dtype=points.dtype,
+                                device=points.device)
+    keypoints = points * scale
+    if not tables or bad.any():
         keypoints = keypoints.masked_fill(bad[..., None], float('nan'))
         scores = scores.masked_fill(bad, 0)
     return keypoints, scores
