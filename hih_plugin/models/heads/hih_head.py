@@ -17,7 +17,8 @@ from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
                                  OptSampleList, Predictions)
 from torch import Tensor
 
-from ...codecs.utils import decimal_axis_labels, decimal_bin_position
+from ...codecs.utils import (decimal_axis_labels, decimal_bin_position,
+                             flat_index_to_cells, get_heatmap_maximum_tensor)
 from ..backbones.hih_hourglass import init_hih_weights
 
 DECIMAL_MODES = ('global', 'local')
@@ -437,11 +438,10 @@ class HIHHead(BaseHead):
 
     @staticmethod
     def _argmax_cells(heatmaps: Tensor) -> Tensor:
-        """The cells the codec decodes from: argmax of each map."""
-        W = heatmaps.shape[-1]
-        idx = heatmaps.detach().flatten(2).argmax(-1)
-        return torch.stack([idx % W, torch.div(idx, W, rounding_mode='floor')],
-                           -1)
+        """The cells the codec decodes from: argmax of each map, by the
+        codec's own rule for ties and NaN."""
+        _, idx = get_heatmap_maximum_tensor(heatmaps.detach().flatten(2))
+        return flat_index_to_cells(idx, heatmaps.shape[-1])
 
     def _check_sizes(self, heatmaps: List[Tensor], feature: Tensor) -> None:
         W, H = self.decoder.heatmap_size
