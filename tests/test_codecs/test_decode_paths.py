@@ -187,7 +187,8 @@ def test_hih_eager_shortcuts_equal_the_traced_arithmetic(case, votes, seed):
         assert e.dtype == c.dtype == t.dtype
         np.testing.assert_array_equal(e.numpy().view(np.uint8),
                                       c.numpy().view(np.uint8))
-        np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-6,
+                                   atol=1e-6)
 
 
 @st.composite
