@@ -110,6 +110,13 @@ def _bce(loss_weight, head=None, sigma=1.0, **codec):
                  loss=dict(type='H3RLoss', mode='bce'), **(head or {})))
 
 
+def _local(loss_weight=2.25, sigma=0.75):
+    """The default local read-out ('hih-local'), with its votes and mean-bin
+    decoding, at another decimal weight or integer target sigma."""
+    return _bce(loss_weight, {'neighbour_votes': True}, sigma=sigma,
+                decode_mode='expectation')
+
+
 LOCAL_VARIANTS = {
     # the read-out before decimal_span: true cell only, one-cell bins
     'hih-local-cell': ({}, dict(readout_cells='truth')),
@@ -150,20 +157,16 @@ LOCAL_VARIANTS = {
     'hih-local-bce-w40': _bce(18.),
     # the w10 model (same training) decoded with the mean bin
     'hih-local-bce-w10-expect': _bce(4.5, decode_mode='expectation'),
-    # the default (below) with the integer target's sigma 0.5, 1 (the
-    # default before 0.75) and 1.5 cells
-    'hih-local-s05': _bce(2.25, {'neighbour_votes': True}, sigma=0.5,
-                          decode_mode='expectation'),
-    'hih-local-s10': _bce(2.25, {'neighbour_votes': True}, sigma=1.0,
-                          decode_mode='expectation'),
-    'hih-local-s15': _bce(2.25, {'neighbour_votes': True}, sigma=1.5,
-                          decode_mode='expectation'),
-    # the default with the decimal weight 1, 1.5, 3 or 4.5 instead of 2.25
-    **{f'hih-local-w{w:g}'.replace('.', ''): _bce(
-        w, {'neighbour_votes': True}, sigma=0.75, decode_mode='expectation')
-       for w in (1., 1.5, 3., 4.5)},
-    'hih-local': _bce(2.25, {'neighbour_votes': True}, sigma=0.75,
-                      decode_mode='expectation'),
+    # the default with the integer target's sigma 0.5, 1 (the default
+    # before 0.75) and 1.5 cells, and with the decimal weight 1 to 4.5
+    'hih-local-s05': _local(sigma=0.5),
+    'hih-local-s10': _local(sigma=1.0),
+    'hih-local-s15': _local(sigma=1.5),
+    'hih-local-w1': _local(loss_weight=1.),
+    'hih-local-w15': _local(loss_weight=1.5),
+    'hih-local-w3': _local(loss_weight=3.),
+    'hih-local-w45': _local(loss_weight=4.5),
+    'hih-local': _local(),
 }
 # Ablations, not in the default list: HIH with the decimal (CSC) loss
 # weighted 1.0 instead of the paper's 0.05, and the local variants above.
