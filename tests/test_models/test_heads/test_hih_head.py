@@ -114,17 +114,23 @@ LOCAL_VARIANTS = [
 ]
 
 
+def varied_model(head, codec):
+    """A seeded tiny model in eval mode whose outputs vary: PyTorch's
+    default init, and a read-out (local mode) with non-negligible
+    weights."""
+    torch.manual_seed(0)
+    model = tiny_model(K=4, codec=codec, **head)
+    if head:
+        model.head.decimal_readout.init_weights(std=0.3)
+    return model.eval()
+
+
 @pytest.mark.parametrize('head, codec', [({}, None)] + LOCAL_VARIANTS)
 def test_flip_test_symmetric_input_matches_mirror(head, codec):
     """On a symmetric image the flip-test output of keypoint k is the mirror
     x -> w - 1 - x of that of its symmetric partner. In local mode each view
     reads the decimal logits at its own argmax cells."""
-    torch.manual_seed(0)
-    # PyTorch default init: varied outputs
-    model = tiny_model(K=4, codec=codec, **head)
-    if head:
-        model.head.decimal_readout.init_weights(std=0.3)
-    model.eval()
+    model = varied_model(head, codec)
     img = torch.rand(1, 3, 64, 64)
     img = img + img.flip(-1)
     flip_indices = [1, 0, 3, 2]
@@ -237,11 +243,7 @@ def test_graph_decoding_equals_predict(head, codec):
     gives predict's keypoints and scores in every variant, votes and logit
     maps included."""
     from hih_plugin.deploy.graph import DecodedPoseModel
-    torch.manual_seed(0)
-    model = tiny_model(K=4, codec=codec, **head)
-    if head:
-        model.head.decimal_readout.init_weights(std=0.3)
-    model.eval()
+    model = varied_model(head, codec)
     img = torch.rand(3, 3, 64, 64)
     data = samples(tiny_codec(), np.zeros((3, 4, 2), np.float32),
                    [1, 0, 3, 2])
