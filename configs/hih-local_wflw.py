@@ -26,6 +26,9 @@ model = dict(
         decimal_mode='local',
         readout_cells='neighbours',
         neighbour_votes=True,
+        # votes weighted by the integer map cubed: 3% lower NME than plain
+        # weights on faces and blobs alike (docs/results.md)
+        vote_power=3.,
         decoder=codec,
         loss=dict(type='H3RLoss', mode='bce'),
         # DistributionLoss averages over the d x d bins: 0.05 per 8 x 8 bins

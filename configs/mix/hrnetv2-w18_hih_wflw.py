@@ -50,6 +50,7 @@ model = dict(
         loss=dict(type='H3RLoss', mode='bce'),
         readout_cells='neighbours',
         neighbour_votes=True,
+        vote_power=3.,
         # as hih-local_wflw.py: 5x the paper's 0.05 per 8 x 8 bins next to
         # the BCE integer map (DistributionLoss averages over the bins)
         decimal_loss=dict(type='DistributionLoss', loss_weight=2.25),

@@ -110,11 +110,24 @@ def _bce(loss_weight, head=None, sigma=1.0, **codec):
                  loss=dict(type='H3RLoss', mode='bce'), **(head or {})))
 
 
-def _local(loss_weight=2.25, sigma=0.75):
-    """The default local read-out ('hih-local'), with its votes and mean-bin
-    decoding, at another decimal weight or integer target sigma."""
-    return _bce(loss_weight, {'neighbour_votes': True}, sigma=sigma,
-                decode_mode='expectation')
+def _local(loss_weight=2.25, sigma=0.75, softmax_weight=0., **head):
+    """The default local read-out ('hih-local'): 64 channels wide, with its
+    votes (weighted by the integer map cubed) and mean-bin decoding; or the
+    same at another decimal weight, integer target sigma, weight of the
+    integer loss's softmax term, or with other head options."""
+    head = dict(dict(neighbour_votes=True, vote_power=3.,
+                     decimal_channels=64), **head)
+    cfg = _bce(loss_weight, head, sigma=sigma, decode_mode='expectation')
+    if softmax_weight:
+        cfg[1]['loss']['softmax_weight'] = softmax_weight
+    return cfg
+
+
+def _prev(**kw):
+    """The default until 2026-12-01 (a 32-channel read-out, votes weighted
+    by the plain map), at which the ablations of the sigma, the decimal
+    weight and the softmax term ran."""
+    return _local(decimal_channels=32, vote_power=1., **kw)
 
 
 LOCAL_VARIANTS = {
@@ -159,13 +172,24 @@ LOCAL_VARIANTS = {
     'hih-local-bce-w10-expect': _bce(4.5, decode_mode='expectation'),
     # the default with the integer target's sigma 0.5, 1 (the default
     # before 0.75) and 1.5 cells, and with the decimal weight 1 to 4.5
-    'hih-local-s05': _local(sigma=0.5),
-    'hih-local-s10': _local(sigma=1.0),
-    'hih-local-s15': _local(sigma=1.5),
-    'hih-local-w1': _local(loss_weight=1.),
-    'hih-local-w15': _local(loss_weight=1.5),
-    'hih-local-w3': _local(loss_weight=3.),
-    'hih-local-w45': _local(loss_weight=4.5),
+    'hih-local-s05': _prev(sigma=0.5),
+    'hih-local-s10': _prev(sigma=1.0),
+    'hih-local-s15': _prev(sigma=1.5),
+    'hih-local-w1': _prev(loss_weight=1.),
+    'hih-local-w15': _prev(loss_weight=1.5),
+    'hih-local-w3': _prev(loss_weight=3.),
+    'hih-local-w45': _prev(loss_weight=4.5),
+    # the integer BCE plus a spatial softmax term (H3RLoss softmax_weight)
+    'hih-local-sm025': _prev(softmax_weight=0.25),
+    'hih-local-sm1': _prev(softmax_weight=1.),
+    'hih-local-sm4': _prev(softmax_weight=4.),
+    'hih-local-sm2-w45': _prev(loss_weight=4.5, softmax_weight=2.),
+    'hih-local-sm4-w45': _prev(loss_weight=4.5, softmax_weight=4.),
+    'hih-local-sm4-w9': _prev(loss_weight=9., softmax_weight=4.),
+    # the read-out's width; the '-p1' row (plain vote weights) of the
+    # 32-channel one is the previous default
+    'hih-local-c32': _local(decimal_channels=32),
+    'hih-local-c128': _local(decimal_channels=128),
     'hih-local': _local(),
 }
 # Ablations, not in the default list: HIH with the decimal (CSC) loss
@@ -468,11 +492,17 @@ def train_and_test(method, stride, args, regime, train, test):
     rows = [dict(row, **evaluate(model, method, stride, padding, args,
                                  regime, test))]
     # Votes change only the decoding: the same trained read-out, decoded
-    # with them if it ran without and vice versa, is one more row.
+    # with them if it ran without and vice versa, is one more row, and
+    # votes to another power than 1 give a row with the plain weights.
     head = model.head
-    if getattr(head, 'readout_cells', 'truth') != 'truth':
-        head.neighbour_votes = not head.neighbour_votes
-        suffix = '+votes' if head.neighbour_votes else '-novotes'
+    if getattr(head, 'readout_cells', 'truth') == 'truth':
+        return rows
+    decodings = [('+votes' if not head.neighbour_votes else '-novotes',
+                  not head.neighbour_votes, head.vote_power)]
+    if head.neighbour_votes and head.vote_power != 1:
+        decodings.append(('-p1', True, 1.))
+    for suffix, votes, power in decodings:
+        head.neighbour_votes, head.vote_power = votes, power
         rows.append(dict(row, method=method + suffix,
                          **evaluate(model, method, stride, padding, args,
                                     regime, test)))

@@ -21,8 +21,17 @@ class H3RLoss(nn.Module):
     classification per keypoint against the target normalised to sum to 1
     (which also accepts the bilinear expected target).
 
+    ``softmax_weight`` adds that spatial softmax cross-entropy to the BCE,
+    divided by ``H*W`` so that its gradient per cell has BCE's scale. BCE
+    trains every cell on its own: where the keypoint is hard to see, it
+    may push the whole map towards 0 and leave the order of the cells,
+    which the argmax reads, untrained. The softmax term trains that order:
+    one cell per map must win.
+
     Args:
         mode (str): ``'bce'`` or ``'softmax'``. Defaults to ``'bce'``
+        softmax_weight (float): ``mode='bce'`` only: weight of the added
+            spatial softmax term. Defaults to 0 (BCE alone)
         use_target_weight (bool): Weight each keypoint's loss by
             ``keypoint_weights``, so invisible and out-of-map keypoints do
             not train their channel. Defaults to ``True``
@@ -31,13 +40,19 @@ class H3RLoss(nn.Module):
 
     def __init__(self,
                  mode: str = 'bce',
+                 softmax_weight: float = 0.,
                  use_target_weight: bool = True,
                  loss_weight: float = 1.) -> None:
         super().__init__()
         if mode not in ('bce', 'softmax'):
             raise ValueError(f'H3RLoss: unknown mode {mode!r}; use '
                              "mode='bce' (default) or mode='softmax'")
+        if softmax_weight < 0 or (softmax_weight and mode != 'bce'):
+            raise ValueError(
+                f'H3RLoss: softmax_weight={softmax_weight} must be >= 0, '
+                "and is added to mode='bce' only")
         self.mode = mode
+        self.softmax_weight = softmax_weight
         self.use_target_weight = use_target_weight
         self.loss_weight = loss_weight
 
@@ -65,12 +80,20 @@ class H3RLoss(nn.Module):
         if self.mode == 'bce':
             loss = F.binary_cross_entropy_with_logits(
                 output, target, reduction='none').flatten(2).mean(dim=-1)
+            if self.softmax_weight:
+                loss = loss + self.softmax_weight / target[0, 0].numel() * \
+                    self._softmax_ce(output, target)
         else:
-            target = target.flatten(2)
-            # Channels without a target (weight 0) must not divide by zero.
-            target = target / target.sum(dim=-1, keepdim=True).clamp_min(
-                torch.finfo(target.dtype).tiny)
-            loss = -(target * output.flatten(2).log_softmax(dim=-1)).sum(-1)
+            loss = self._softmax_ce(output, target)
         if self.use_target_weight and target_weights is not None:
             loss = loss * target_weights
         return loss.mean() * self.loss_weight
+
+    @staticmethod
+    def _softmax_ce(output: Tensor, target: Tensor) -> Tensor:
+        """Spatial softmax cross-entropy per keypoint (B, K)."""
+        target = target.flatten(2)
+        # Channels without a target (weight 0) must not divide by zero.
+        target = target / target.sum(dim=-1, keepdim=True).clamp_min(
+            torch.finfo(target.dtype).tiny)
+        return -(target * output.flatten(2).log_softmax(dim=-1)).sum(-1)

@@ -421,13 +421,14 @@ def test_bce_maps_start_at_the_foreground_prior():
 @pytest.mark.parametrize('mode, act', [
     ('bce', torch.sigmoid),
     ('softmax', lambda x: x.flatten(-2).softmax(-1).view_as(x))])
-@pytest.mark.parametrize('votes', [False, True])
+@pytest.mark.parametrize('votes, power', [(False, 1.), (True, 1.),
+                                          (True, 3.)])
 def test_logit_maps_decode_score_and_vote_with_their_probabilities(
-        mode, act, votes):
-    """Scores, vote weights and output heatmaps are the probabilities of
-    the logits; the cells are the logits' argmax."""
+        mode, act, votes, power):
+    """Scores, vote weights (to ``vote_power``) and output heatmaps are
+    the probabilities of the logits; the cells are the logits' argmax."""
     torch.manual_seed(0)
-    head = logit_head(mode, neighbour_votes=votes)
+    head = logit_head(mode, neighbour_votes=votes, vote_power=power)
     head.init_weights()
     head.eval()
     feature = torch.randn(2, 8, 16, 16)
@@ -441,7 +442,7 @@ def test_logit_maps_decode_score_and_vote_with_their_probabilities(
         if votes:
             delta, near, inside = head._neighbours(cells)
             at = near[..., 1].clamp(0, 15) * 16 + near[..., 0].clamp(0, 15)
-            weights = maps.flatten(2).gather(2, at) * inside + \
+            weights = (maps.flatten(2).gather(2, at) * inside)**power + \
                 1e-6 * (delta == 0).all(-1)
             probs = head._decimal_probs(head.decimal_readout(feature, near))
             kpts, scores = head.decoder.batch_decode(maps, probs, near,
@@ -454,3 +455,23 @@ def test_logit_maps_decode_score_and_vote_with_their_probabilities(
         np.testing.assert_allclose(p.keypoint_scores, s, rtol=1e-5)
         assert ((0 < s) & (s < 1)).all()
         torch.testing.assert_close(f.heatmaps, m)
+
+
+def test_a_high_vote_power_leaves_the_argmax_cell_alone():
+    """The larger vote_power, the less a lower neighbour counts: in the
+    limit the votes decode as the argmax cell alone does."""
+    torch.manual_seed(0)
+    head = logit_head(neighbour_votes=True, vote_power=1e3)
+    head.init_weights()
+    head.eval()
+    feature = torch.randn(2, 8, 16, 16)
+    with torch.no_grad():
+        voted = head.decode_tensors((feature, ))[0]
+        head.neighbour_votes = False
+        alone = head.decode_tensors((feature, ))[0]
+        head.neighbour_votes, head.vote_power = True, 1.
+        plain = head.decode_tensors((feature, ))[0]
+    torch.testing.assert_close(voted, alone)
+    assert (plain - alone).abs().max() > 1e-2  # the votes did move it
+    with pytest.raises(ValueError, match='vote_power'):
+        logit_head(neighbour_votes=True, vote_power=0.)

@@ -34,14 +34,34 @@ def test_softmax_is_spatial_cross_entropy():
         loss(logits, target, torch.ones(2, 3)), expected)
 
 
-@pytest.mark.parametrize('mode', ['bce', 'softmax'])
-def test_zero_weight_keypoints_do_not_train(mode):
+def test_softmax_weight_adds_the_spatial_term_at_the_bce_scale():
+    logits, target, cells = one_hot_batch()
+    weights = torch.tensor([[1., 0.5, 0.], [1., 1., 2.]])
+    loss = MODELS.build(dict(type='H3RLoss', softmax_weight=3.))
+    bce = F.binary_cross_entropy_with_logits(
+        logits, target, reduction='none').mean((2, 3))
+    ce = F.cross_entropy(logits.flatten(2).transpose(1, 2), cells,
+                         reduction='none')
+    expected = ((bce + 3. / 30 * ce) * weights).mean()
+    torch.testing.assert_close(loss(logits, target, weights), expected)
+
+
+@pytest.mark.parametrize('cfg', [dict(softmax_weight=-1.),
+                                 dict(mode='softmax', softmax_weight=1.)])
+def test_softmax_weight_is_checked(cfg):
+    with pytest.raises(ValueError, match='softmax_weight'):
+        MODELS.build(dict(type='H3RLoss', **cfg))
+
+
+@pytest.mark.parametrize('cfg', [dict(mode='bce'), dict(mode='softmax'),
+                                 dict(mode='bce', softmax_weight=1.)])
+def test_zero_weight_keypoints_do_not_train(cfg):
     logits, target, _ = one_hot_batch()
     target[0, 1] = 0  # an invisible keypoint has an empty target channel
     weights = torch.ones(2, 3)
     weights[0, 1] = 0
     logits.requires_grad_(True)
-    loss = MODELS.build(dict(type='H3RLoss', mode=mode))(
+    loss = MODELS.build(dict(type='H3RLoss', **cfg))(
         logits, target, weights)
     assert torch.isfinite(loss)
     loss.backward()
