@@ -5,7 +5,7 @@
 #   over one cell) and the read-out is trained at the 3x3 cells around the
 #   true one, so an argmax that lands a cell off still decodes near the
 #   landmark; at test the 3x3 cells' decodes vote, weighted by the integer
-#   map, and each decodes to its mean bin;
+#   map cubed, and each decodes to its mean bin;
 # - the integer map is trained as H3R trains its own, a per-cell BCE
 #   (H3RLoss) against the Gaussian target: it misses the true cell about
 #   half as often as an MSE-regressed Gaussian on our faces benchmark, and
