@@ -81,7 +81,7 @@ class H3RLoss(nn.Module):
             loss = F.binary_cross_entropy_with_logits(
                 output, target, reduction='none').flatten(2).mean(dim=-1)
             if self.softmax_weight:
-                loss = loss + self.softmax_weight / target[0, 0].numel() * \
+                loss = loss + self.softmax_weight / output[0, 0].numel() * \
                     self._softmax_ce(output, target)
         else:
             loss = self._softmax_ce(output, target)

@@ -101,7 +101,7 @@ def test_loss_and_backward():
 SPAN3 = tiny_codec(decimal_span=3, decimal_size=12)
 # every local variant: the one-cell read-out, and the 3-cell one trained at
 # the neighbours (with and without votes), at a random one, with joint bins,
-# and with a BCE (logit) integer map
+# and with a BCE (logit) integer map and the configs' cubed vote weights
 LOCAL_VARIANTS = [
     (dict(decimal_mode='local'), None),
     (dict(decimal_mode='local', decimal_bins='joint'), None),
@@ -109,7 +109,7 @@ LOCAL_VARIANTS = [
     (dict(decimal_mode='local', neighbour_votes=True), SPAN3),
     (dict(decimal_mode='local', readout_cells='jitter'), SPAN3),
     (dict(decimal_mode='local', decimal_bins='joint'), SPAN3),
-    (dict(decimal_mode='local', neighbour_votes=True,
+    (dict(decimal_mode='local', neighbour_votes=True, vote_power=3.,
           loss=dict(type='H3RLoss', mode='bce')), SPAN3),
 ]
 
@@ -266,7 +266,7 @@ def test_default_local_read_out_exports_to_onnx(tmp_path):
     model = tiny_model(
         K=4, codec=tiny_codec(decimal_span=3, decimal_size=12,
                               decode_mode='expectation'),
-        decimal_mode='local', neighbour_votes=True,
+        decimal_mode='local', neighbour_votes=True, vote_power=3.,
         loss=dict(type='H3RLoss', mode='bce'))
     model.head.decimal_readout.init_weights(std=0.3)
     model.eval()
