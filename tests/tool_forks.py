@@ -13,8 +13,13 @@ MMEngine and MMPose.
 A forked run is the tool's own ``__main__`` with the request's argv,
 environment, ``sys.path[0]`` and torch thread count, as ``python
 tools/<script>`` would have it; hih_plugin is not imported here, so each run
-imports it as a fresh process would.
+imports it as a fresh process would. Two things make a run cheaper than in a
+fresh process without changing what it computes or writes: the server's
+objects are frozen out of the garbage collector's walks (``gc.freeze``),
+and a run formats each distinct config text once
+(``share_repeated_work``).
 """
+import gc
 import json
 import os
 import os.path as osp
@@ -36,6 +41,26 @@ def import_stack():
     import mmpose.evaluation  # noqa: F401
     import mmpose.visualization  # noqa: F401
     from mmengine.runner import Runner  # noqa: F401
+
+
+def share_repeated_work():
+    """Make a run compute once what it asks for many times with the same
+    answer. MMEngine formats a config's text with yapf each time it logs
+    it, dumps it or puts it in a checkpoint: about seven times per
+    training run, 0.2 to 1 CPU second each. A forked run formats each
+    distinct text once; what it writes is the same."""
+    import mmengine.config.config as config_module
+    format_code = config_module.FormatCode
+    cache = {}
+
+    def formatted(text, style_config=None, **kwargs):
+        key = (text, repr(style_config), repr(sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = format_code(text, style_config=style_config,
+                                     **kwargs)
+        return cache[key]
+
+    config_module.FormatCode = formatted
 
 
 def _use_env(env):
@@ -141,6 +166,10 @@ def wait_for(pid, timeout, out_path, err_path):
 
 
 def serve():
+    # A forked run's garbage collections (MMEngine calls gc.collect() for
+    # each dataset it builds) need not walk the server's imported objects
+    # again: a quarter of a CPU second each.
+    gc.freeze()
     print('ready', flush=True)
     for line in sys.stdin:
         req = json.loads(line)
@@ -157,6 +186,7 @@ def main():
     if sys.argv[1:] != ['--serve']:
         sys.exit('usage: python tests/tool_forks.py --serve')
     import_stack()
+    share_repeated_work()
     serve()
 
 

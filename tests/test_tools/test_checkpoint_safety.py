@@ -65,22 +65,24 @@ def test_stock_checkpoint_holds_numpy_and_history_buffers(stock):
         assert buffers[key]._count_history.tolist() == count
 
 
-def test_stock_checkpoint_tests(stock, tmp_path):
-    out = tmp_path / 'metrics.json'
-    run_tool('test.py', STOCK_CFG, stock['ckpt'], '--work-dir', tmp_path,
-             '--out', out, '--cfg-options',
-             *wflw_options(stock['root'], max_epochs=1))
-    assert json.loads(out.read_text())['NME'] > 0
+# The good checkpoint's runs of test.py and train.py --resume are those of
+# the tool matrix below (tool_runs).
+def test_stock_checkpoint_tests(tool_runs):
+    runs, _, _ = tool_runs
+    res = runs[('test.py', 'good')]
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads((res.work_dir / TEST_OUT).read_text())['NME'] > 0
 
 
-def test_stock_checkpoint_resumes(stock, tmp_path):
+def test_stock_checkpoint_resumes(stock, tool_runs):
     saved = [r['step'] for r in read_scalars(stock['work_dir'])
              if 'loss' in r]
-    proc = run_tool('train.py', STOCK_CFG, '--work-dir', tmp_path,
-                    '--resume', stock['ckpt'], '--cfg-options',
-                    *wflw_options(stock['root'], max_epochs=2))
+    runs, _, _ = tool_runs
+    proc = runs[('train.py', 'good')]
+    assert proc.returncode == 0, proc.stderr[-3000:]
     assert f'resumed epoch: 1, iter: {saved[-1]}' in proc.stdout
-    resumed = [r['step'] for r in read_scalars(tmp_path) if 'loss' in r]
+    resumed = [r['step'] for r in read_scalars(proc.work_dir)
+               if 'loss' in r]
     assert resumed == [saved[-1] + i + 1 for i in range(len(saved))]
 
 
@@ -206,12 +208,14 @@ def test_os_system_payloads_are_live(tmp_path):
 
 
 TOOLS = ('test.py', 'demo.py', 'publish_model.py', 'train.py')
+TEST_OUT = 'test_metrics.json'  # test.py --out, in the run's folder
 
 
 def tool_args(tool, ckpt, root, tmp):
     opts = wflw_options(root, max_epochs=2)
     if tool == 'test.py':
-        return [STOCK_CFG, ckpt, '--work-dir', tmp, '--cfg-options', *opts]
+        return [STOCK_CFG, ckpt, '--work-dir', tmp, '--out',
+                osp.join(tmp, TEST_OUT), '--cfg-options', *opts]
     if tool == 'demo.py':
         img = annotated_image(root, 'test_wflw.json')[0]
         return [img, STOCK_CFG, ckpt, '--out-file', osp.join(tmp, 'vis.png'),
@@ -238,6 +242,8 @@ def tool_runs(stock, tmp_path_factory):
     results = run_each([
         (tool, tool_args(tool, payloads[name][0], stock['root'],
                          tmp / f'{tool}-{name}')) for tool, name in runs])
+    for (tool, name), res in zip(runs, results):
+        res.work_dir = tmp / f'{tool}-{name}'
     return dict(zip(runs, results)), payloads, marker
 
 
@@ -266,6 +272,7 @@ def test_payload_is_refused_in_one_line(tool_runs, tool, payload):
     assert 'weights_only' not in errors[0]
     assert 'Traceback' not in res.stderr
     assert not marker.exists()
+    assert not (res.work_dir / TEST_OUT).exists()
     # refusing takes no more memory than using a good checkpoint
     good = runs[(tool, 'good')].maxrss_kb
     assert res.maxrss_kb < good * 1.1 + 50_000
