@@ -176,7 +176,7 @@ def test_subpixel_benchmark_tiny(tmp_path):
     assert [(r['stride'], r['method']) for r in rows] == [
         (s, m) for s in (4, 8)
         for m in ('msra', 'dark', 'simcc', 'h3r', 'hih', 'hih-local',
-                  'hih-local-novotes')]
+                  'hih-local-novotes', 'hih-local-p1')]
     for r in rows:
         # every method gets the error split, those with heatmaps the share
         # of wrong integer cells too
@@ -307,9 +307,10 @@ def test_subpixel_benchmark_merges_seeds_run_apart(tmp_path):
     with open(tmp_path / 'both' / 'results.json') as f:
         res = json.load(f)
     runs = {(r['method'], r['seed']): r['nme_percent'] for r in res['rows']}
-    # the neighbour-trained read-out is also decoded without its votes
+    # the neighbour-trained read-out is also decoded without its votes,
+    # and with plain vote weights
     assert set(runs) == {(m, s) for m in ('msra', 'hih-local',
-                                          'hih-local-novotes')
+                                          'hih-local-novotes', 'hih-local-p1')
                          for s in (0, 1)}
     local = next(r for r in res['summary'] if r['method'] == 'hih-local')
     a, b = runs['hih-local', 0], runs['hih-local', 1]
