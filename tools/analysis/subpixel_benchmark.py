@@ -95,7 +95,8 @@ METHODS = ['msra', 'dark', 'simcc', 'h3r', 'hih', 'hih-local']
 # (d = 8 bins over one cell). 'hih-local' is the default local read-out, that
 # of the local configs: bins spanning 3 cells (24 bins, still 1/8 cell each)
 # trained at the 3x3 cells around the true one, decoded as the mean bin with
-# the neighbours' votes, on an integer map trained as H3R trains its own: a
+# the neighbours' votes (weighted by the map cubed; 64 channels wide here,
+# wider in the configs), on an integer map trained as H3R trains its own: a
 # per-cell BCE (H3RLoss) against the Gaussian target, sigma 0.75 cell. The
 # decimal loss weight is 0.05 per 8 x 8 bins (DistributionLoss averages over
 # the d x d bins), i.e. 0.45 for 24 x 24, with an MSE integer map; next to
