@@ -81,7 +81,8 @@ class H3RLoss(nn.Module):
             loss = F.binary_cross_entropy_with_logits(
                 output, target, reduction='none').flatten(2).mean(dim=-1)
             if self.softmax_weight:
-                loss = loss + self.softmax_weight / output[0, 0].numel() * \
+                cells = output.shape[-2] * output.shape[-1]
+                loss = loss + self.softmax_weight / cells * \
                     self._softmax_ce(output, target)
         else:
             loss = self._softmax_ce(output, target)

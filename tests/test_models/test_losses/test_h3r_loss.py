@@ -46,6 +46,15 @@ def test_softmax_weight_adds_the_spatial_term_at_the_bce_scale():
     torch.testing.assert_close(loss(logits, target, weights), expected)
 
 
+def test_softmax_weight_takes_an_empty_batch():
+    logits, target = torch.zeros(0, 3, 5, 6), torch.zeros(0, 3, 5, 6)
+    loss = MODELS.build(dict(type='H3RLoss', softmax_weight=1.))
+    plain = MODELS.build(dict(type='H3RLoss'))
+    torch.testing.assert_close(loss(logits, target, torch.ones(0, 3)),
+                               plain(logits, target, torch.ones(0, 3)),
+                               equal_nan=True)
+
+
 @pytest.mark.parametrize('cfg', [dict(softmax_weight=-1.),
                                  dict(mode='softmax', softmax_weight=1.)])
 def test_softmax_weight_is_checked(cfg):
