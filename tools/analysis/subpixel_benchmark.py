@@ -116,8 +116,8 @@ def _local(loss_weight=2.25, sigma=0.75, softmax_weight=0., **head):
     votes (weighted by the integer map cubed) and mean-bin decoding; or the
     same at another decimal weight, integer target sigma, weight of the
     integer loss's softmax term, or with other head options."""
-    head = dict(dict(neighbour_votes=True, vote_power=3.,
-                     decimal_channels=64), **head)
+    head = {'neighbour_votes': True, 'vote_power': 3., 'decimal_channels': 64,
+            **head}
     cfg = _bce(loss_weight, head, sigma=sigma, decode_mode='expectation')
     if softmax_weight:
         cfg[1]['loss']['softmax_weight'] = softmax_weight
