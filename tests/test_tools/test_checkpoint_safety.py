@@ -235,16 +235,17 @@ def tool_runs(stock, tmp_path_factory):
     payloads = write_payloads(stock['ckpt'], tmp, marker)
     payloads['good'] = (stock['ckpt'], None)
     (tmp / 'metrics.json').write_text('{"NME": 0.1}')
-    runs = [(tool, name) for tool in TOOLS for name in payloads]
-    for tool, name in runs:
-        os.makedirs(tmp / f'{tool}-{name}')
-        (tmp / f'{tool}-{name}' / 'metrics.json').write_text('{"NME": 0.1}')
+    work_dirs = {(tool, name): tmp / f'{tool}-{name}'
+                 for tool in TOOLS for name in payloads}
+    for work_dir in work_dirs.values():
+        os.makedirs(work_dir)
+        (work_dir / 'metrics.json').write_text('{"NME": 0.1}')
     results = run_each([
-        (tool, tool_args(tool, payloads[name][0], stock['root'],
-                         tmp / f'{tool}-{name}')) for tool, name in runs])
-    for (tool, name), res in zip(runs, results):
-        res.work_dir = tmp / f'{tool}-{name}'
-    return dict(zip(runs, results)), payloads, marker
+        (tool, tool_args(tool, payloads[name][0], stock['root'], work_dir))
+        for (tool, name), work_dir in work_dirs.items()])
+    for res, work_dir in zip(results, work_dirs.values()):
+        res.work_dir = work_dir
+    return dict(zip(work_dirs, results)), payloads, marker
 
 
 @pytest.mark.parametrize('tool', TOOLS)
