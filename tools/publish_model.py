@@ -21,7 +21,6 @@ file is written inside ``--out-dir`` (through a new temporary file that is
 then renamed, so a symbolic link planted there is replaced, not followed).
 """
 import argparse
-import contextlib
 import hashlib
 import json
 import math
@@ -29,7 +28,6 @@ import os
 import os.path as osp
 import re
 import sys
-import tempfile
 from datetime import date
 
 # albumentations, which mmpose imports, checks for updates online
@@ -45,6 +43,7 @@ from hih_plugin.checkpoint import enable_safe_loader
 from hih_plugin.cli import (add_cfg_options, cli_main, leaf_datasets,
                             load_config)
 from hih_plugin.cli.meta_check import checked_meta
+from hih_plugin.cli.outputs import new_file, write_text
 from hih_plugin.cli.model_check import check_checkpoint_fits
 from hih_plugin.errors import UserError
 
@@ -211,27 +210,6 @@ def strip_and_save(ckpt, save_keys, out_dir, name):
     final = osp.join(out_dir, f'{name}-{sha.hexdigest()[:8]}_{today}.pth')
     os.replace(tmp, final)
     return final
-
-
-@contextlib.contextmanager
-def new_file(folder, mode='w'):
-    """Yield ``(file, path)`` of a new file in ``folder``, created by
-    ``mkstemp`` so never opened through a link planted there; it is
-    deleted if writing fails. The caller renames it into place."""
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.publish-')
-    os.fchmod(fd, 0o644)
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f, tmp
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def write_text(path, text):
-    with new_file(osp.dirname(path)) as (f, tmp):
-        f.write(text)
-    os.replace(tmp, path)  # replaces a link at path, never follows it
 
 
 def model_facts(cfg, args):
