@@ -43,8 +43,8 @@ from hih_plugin.checkpoint import enable_safe_loader
 from hih_plugin.cli import (add_cfg_options, cli_main, leaf_datasets,
                             load_config)
 from hih_plugin.cli.meta_check import checked_meta
-from hih_plugin.cli.outputs import new_file, write_text
 from hih_plugin.cli.model_check import check_checkpoint_fits
+from hih_plugin.cli.outputs import new_file, write_text
 from hih_plugin.errors import UserError
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
