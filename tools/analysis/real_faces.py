@@ -63,13 +63,14 @@ def missing_reason(photos):
     return None
 
 
-def convert(photos, split, out_dir):
-    """The split's JSON, written by the project's 300-W converter."""
+def convert(photos, split, out_dir, split_dir=SPLITS):
+    """The split's JSON, written by the project's 300-W converter from the
+    list ``lfpw_68_<split>.txt`` in ``split_dir``."""
     out = osp.join(out_dir, f'lfpw_68_{split}.json')
     os.makedirs(out_dir, exist_ok=True)
     proc = subprocess.run(
         [sys.executable, CONVERTER, photos, out, '--list',
-         osp.join(SPLITS, f'lfpw_68_{split}.txt')],
+         osp.join(split_dir, f'lfpw_68_{split}.txt')],
         capture_output=True, text=True)
     if proc.returncode:
         last = (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
@@ -99,7 +100,7 @@ def crop(info, size):
     return out, info['keypoints'][0] * unit + t, box * unit + np.tile(t, 2)
 
 
-def make_data(photos, input_size, out_dir):
+def make_data(photos, input_size, out_dir, split_dir=SPLITS):
     """``(train, val)``, each ``(images, landmarks, boxes)``, and the flip
     indices; the split lists' faces cropped for ``input_size``."""
     reason = missing_reason(photos)
@@ -107,7 +108,8 @@ def make_data(photos, input_size, out_dir):
         raise UserError(reason)
     out, flip = [], None
     for split in ('train', 'val'):
-        infos, flip = read_split(photos, convert(photos, split, out_dir))
+        infos, flip = read_split(
+            photos, convert(photos, split, out_dir, split_dir))
         faces = [crop(info, CACHE_SCALE * input_size) for info in infos]
         out.append(tuple(np.stack(a) for a in zip(*faces)))
     return out[0], out[1], flip

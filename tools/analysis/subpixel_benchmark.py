@@ -235,6 +235,11 @@ def parse_args():
         help='photos regime: a 300-W style folder of the LFPW training set '
         '(image_XXXX.jpg beside image_XXXX.pts)')
     parser.add_argument(
+        '--photo-splits', default=real_faces.SPLITS, metavar='DIR',
+        help='photos regime: the folder of lfpw_68_train.txt and '
+        'lfpw_68_val.txt, the image names of each split (default: the '
+        'fixed lists of tools/dataset_converters/splits)')
+    parser.add_argument(
         '--head-from', nargs='+', default=[], metavar='CONFIG',
         help='also measure the codec and head of these configs (a method '
         'named after each file), on the benchmark\'s backbone with only '
@@ -346,7 +351,8 @@ def make_data(args, rng):
     size, K = args.input_size, args.num_keypoints
     if args.regime == 'photos':
         train, test, args.flip_indices = real_faces.make_data(
-            args.photos, size, osp.join(args.out_dir, 'data'))
+            args.photos, size, osp.join(args.out_dir, 'data'),
+            args.photo_splits)
         return train, test
     if args.regime == 'faces':
         return (make_faces(args.num_train, size, rng),
@@ -541,7 +547,8 @@ def train_and_test(method, stride, args, regime, train, test):
     model.train()
     history = []
     for step in range(args.steps):
-        idx = order.choice(len(imgs), args.batch_size, replace=False)
+        idx = order.choice(len(imgs), min(args.batch_size, len(imgs)),
+                           replace=False)
         losses = model.train_step(
             train_batches(imgs[idx], kpts[idx], boxes[idx]), optim)
         sched.step()
