@@ -35,17 +35,20 @@ def read_model_file(path: str) -> bytes:
     except OSError as err:
         raise UserError(f'cannot open the ONNX model {path}: '
                         f'{err.strerror}')
+    info = os.fstat(fd)
+    problem = None
+    if stat.S_ISDIR(info.st_mode):
+        problem = 'is a folder; pass the .onnx file'
+    elif not stat.S_ISREG(info.st_mode):
+        problem = ('is not a regular file (a FIFO, device or socket); pass '
+                   'the .onnx file')
+    elif info.st_size > MAX_MODEL_BYTES:
+        problem = (f'has {info.st_size} bytes, more than the '
+                   f'{MAX_MODEL_BYTES} an export can have')
+    if problem:
+        os.close(fd)
+        raise UserError(f'ONNX model {path} {problem}')
     with os.fdopen(fd, 'rb') as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = 'a folder' if stat.S_ISDIR(info.st_mode) else \
-                'not a regular file (a FIFO, device or socket)'
-            raise UserError(f'ONNX model {path} is {kind}; pass the .onnx '
-                            'file')
-        if info.st_size > MAX_MODEL_BYTES:
-            raise UserError(f'ONNX model {path} has {info.st_size} bytes, '
-                            f'more than the {MAX_MODEL_BYTES} an export can '
-                            'have')
         raw = f.read(MAX_MODEL_BYTES + 1)
     if len(raw) > MAX_MODEL_BYTES:
         raise UserError(f'ONNX model {path} grew past {MAX_MODEL_BYTES} '
