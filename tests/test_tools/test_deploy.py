@@ -107,6 +107,21 @@ def exported(tmp_path_factory):
     runs['dark'] = export_args('stock-msra', ckpts['stock-msra'],
                                tmp / 'dark.onnx') + [
                                    'model.head.decoder.unbiased=True']
+    # an all-NaN model verifies nothing; bad arguments cost nothing
+    nan = torch.load(ckpts['h3r_wflw'])
+    nan['state_dict'] = {k: v.float().fill_(float('nan'))
+                         if v.is_floating_point() else v
+                         for k, v in nan['state_dict'].items()}
+    torch.save(nan, tmp / 'nan.pth')
+    runs['nan'] = export_args('h3r_wflw', tmp / 'nan.pth', tmp / 'nan.onnx')
+    (tmp / 'folder.onnx').mkdir()
+    runs['out-dir'] = export_args('h3r_wflw', ckpts['h3r_wflw'],
+                                  tmp / 'folder.onnx')
+    for flag, value in (('--tol', 'nan'), ('--tol', '-1'),
+                        ('--score-tol', 'inf'), ('--batch', '0'),
+                        ('--verify-samples', '0')):
+        runs[f'{flag}={value}'] = export_args(
+            'h3r_wflw', ckpts['h3r_wflw'], tmp / 'bad.onnx', flag, value)
     names = list(runs)
     results = run_each([('deploy/export_onnx.py', runs[n]) for n in names])
     return tmp, ckpts, dict(zip(names, results))
@@ -203,9 +218,63 @@ def test_refusals_write_nothing(exported):
                    'was not written')
     one_error_line(results['dark'], 'cannot put the decoding of HeatmapHead',
                    'unbiased=True')
-    for name in ('zero-tol', 'dark'):
+    one_error_line(results['nan'], 'not finite', 'nothing to verify')
+    one_error_line(results['out-dir'], 'is a directory')
+    for name in ('zero-tol', 'dark', 'nan', 'bad'):
         assert not (tmp / f'{name}.onnx').exists()
-        assert not (tmp / f'{name}.onnx.part').exists()
+    assert not [f for f in os.listdir(tmp) if f.startswith('.hih-')]
+
+
+@pytest.mark.parametrize('flag, value', [
+    ('--tol', 'nan'), ('--tol', '-1'), ('--score-tol', 'inf'),
+    ('--batch', '0'), ('--verify-samples', '0')])
+def test_numeric_arguments_out_of_range_are_refused_first(exported, flag,
+                                                          value):
+    _, _, results = exported
+    result = results[f'{flag}={value}']
+    one_error_line(result, flag)
+    assert result.cpu_s < 20  # before the model is built
+
+
+def test_near_tied_maps_are_found():
+    import torch
+
+    from hih_plugin.deploy.export import near_tied
+    maps = torch.zeros(1, 3, 4, 4)
+    maps[0, 0, 1, 1] = 1.  # a clear peak
+    maps[0, 1, 1, 1], maps[0, 1, 2, 2] = 1., 1. - 1e-6  # two near-equal
+    maps[0, 2] = 1.  # flat
+    assert near_tied((maps, ), 1).tolist() == [[False, True, True]]
+    # top-2: the 2nd and 3rd largest decide; keypoint 1's are 1-1e-6 and 0
+    assert near_tied((maps, ), 2).tolist() == [[True, False, True]]
+
+
+def test_onnx_inference_equals_pytorch_on_image_boxes(exported):
+    """The reader's own crop, normalisation and affine back to the
+    image give PyTorch's inference_topdown keypoints."""
+    import mmcv
+    from mmpose.apis import inference_topdown
+
+    from hih_plugin.cli.model_check import load_checkpoint_strict
+    from hih_plugin.deploy.onnx_model import OnnxPoseModel
+    tmp, ckpts, _ = exported
+    person, boxes = two_people(fixture_dir('coco'))
+    img = mmcv.imread(person)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    model = build_model('mix-h3r')
+    load_checkpoint_strict(model, str(ckpts['mix-h3r']))
+    model.eval()
+    model.test_cfg['flip_test'] = False  # the graph has no flip test
+    ref = inference_topdown(model, img, boxes)
+    ours = OnnxPoseModel(str(tmp / 'mix-h3r.onnx')).inference(img, boxes)
+    for r, o in zip(ref, ours):
+        np.testing.assert_array_equal(o.metainfo['input_center'],
+                                      r.metainfo['input_center'])
+        np.testing.assert_array_equal(o.metainfo['input_scale'],
+                                      r.metainfo['input_scale'])
+        px = (np.abs(o.pred_instances.keypoints - r.pred_instances.keypoints)
+              / r.metainfo['input_scale'] * r.metainfo['input_size'])
+        assert px.max() <= 1e-3
 
 
 def resigned(proto, entries):
