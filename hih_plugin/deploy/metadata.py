@@ -229,6 +229,10 @@ def read_metadata(proto, where: str) -> dict:
                         f'than this package writes; {REEXPORT}')
     entries = {}
     for p in props:
+        # protobuf hands over a string that is not UTF-8 as bytes
+        if not (isinstance(p.key, str) and isinstance(p.value, str)):
+            raise UserError(f'{where}: metadata entry {quoted(p.key)} is not '
+                            f'UTF-8 text; {REEXPORT}')
         if p.key in entries:
             raise UserError(f'{where}: metadata key {quoted(p.key)} appears '
                             f'twice; {REEXPORT}')

@@ -184,8 +184,8 @@ class OnnxPoseModel:
         if len(inputs) != 1 or set(outputs) != {'keypoints', 'scores'}:
             raise UserError(
                 f'{path} has {len(inputs)} inputs and outputs '
-                f'{sorted(outputs)[:4]}, not one crop input and keypoints '
-                f'and scores; {REEXPORT}')
+                f'{sorted(map(str, outputs))[:4]}, not one crop input and '
+                f'keypoints and scores; {REEXPORT}')
         self.input_name = inputs[0].name
         dims = _dims(inputs[0])
         w, h = self.input_size
