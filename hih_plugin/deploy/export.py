@@ -189,7 +189,8 @@ def compare(model, onnx_model: OnnxPoseModel, maps_session, wrapper,
             maps = tuple(m[:keep] for m in maps)
         x = inputs.cpu().numpy()
         kpts, scores, *graph_maps = run_in_batches(
-            maps_session, onnx_model.input_name, x, onnx_model.batch_size)
+            maps_session, onnx_model.input_name, x, onnx_model.batch_size,
+            onnx_model.path)
         ref_maps = wrapper.reference(
             tuple(torch.from_numpy(m) for m in graph_maps))
         out['decode_px'] = max(out['decode_px'], float(

@@ -22,6 +22,10 @@ from .metadata import REEXPORT, check_digest, read_metadata
 
 # protobuf's own limit for one message; the file is read whole
 MAX_MODEL_BYTES = 2 << 30
+# A fixed-batch graph runs that many crops whatever the boxes: bounded, so
+# that a file cannot make every run take gigabytes
+MAX_BATCH = 64
+MAX_BATCH_PIXELS = 1 << 24
 
 
 def read_model_file(path: str) -> bytes:
@@ -107,10 +111,20 @@ def dataset_meta(meta: dict) -> dict:
         sigmas=np.array(meta['sigmas'], dtype=np.float32))
 
 
+def ort_errors() -> tuple:
+    """The exceptions onnxruntime raises (Fail, InvalidGraph, ...) about
+    a model or its input; not those of a bug in Python code."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+    return tuple(v for v in vars(state).values() if isinstance(v, type)
+                 and issubclass(v, Exception))
+
+
 def run_in_batches(session, input_name, inputs: np.ndarray,
-                   batch_size: Optional[int], names=None) -> list:
+                   batch_size: Optional[int], where: str,
+                   names=None) -> list:
     """``session``'s outputs ``names`` (all by default) on ``inputs``, in
-    chunks of a fixed-batch graph's batch (the last one padded)."""
+    chunks of a fixed-batch graph's batch (the last one padded); an error
+    of onnxruntime's as a one-line UserError naming ``where``."""
     inputs = np.ascontiguousarray(inputs, dtype=np.float32)
     n = batch_size or len(inputs)
     parts = []
@@ -119,8 +133,12 @@ def run_in_batches(session, input_name, inputs: np.ndarray,
         pad = n - len(chunk)
         if pad:
             chunk = np.concatenate([chunk, chunk[-1:].repeat(pad, 0)])
-        parts.append([o[:n - pad] for o in
-                      session.run(names, {input_name: chunk})])
+        try:
+            outputs = session.run(names, {input_name: chunk})
+        except ort_errors() as err:
+            raise UserError(f'onnxruntime failed to run {where}: '
+                            f'{" ".join(str(err).split())[:300]}')
+        parts.append([o[:n - pad] for o in outputs])
     return [np.concatenate(outs) for outs in zip(*parts)]
 
 
@@ -166,7 +184,7 @@ class OnnxPoseModel:
         try:
             return ort.InferenceSession(raw, options,
                                         providers=['CPUExecutionProvider'])
-        except Exception as err:  # noqa: BLE001  ORT raises its own types
+        except ort_errors() as err:
             raise UserError(f'onnxruntime cannot load {self.path}: '
                             f'{" ".join(str(err).split())[:300]}')
 
@@ -194,9 +212,14 @@ class OnnxPoseModel:
                 f'{path}: its graph takes input {dims[:5]} but its metadata '
                 f'says {w}x{h} crops ([batch, 3, {h}, {w}]); {REEXPORT}')
         self.batch_size = dims[0] if isinstance(dims[0], int) else None
-        if self.batch_size is not None and not 1 <= self.batch_size <= 4096:
-            raise UserError(f'{path}: its graph takes batches of '
-                            f'{self.batch_size}; {REEXPORT}')
+        if self.batch_size is not None and not (
+                1 <= self.batch_size <= MAX_BATCH
+                and self.batch_size * w * h <= MAX_BATCH_PIXELS):
+            raise UserError(
+                f'{path}: its graph takes batches of {self.batch_size} '
+                f'{w}x{h} crops; an export takes at most {MAX_BATCH}, and '
+                f'{MAX_BATCH_PIXELS} crop pixels per batch; {REEXPORT} and '
+                'a smaller --batch')
         num = self.dataset_meta['num_keypoints']
         if outputs['keypoints'][1:] != [num, 2] or \
                 outputs['scores'][1:] != [num]:
@@ -209,8 +232,8 @@ class OnnxPoseModel:
         """Keypoints (B, K, 2) in crop pixels and scores (B, K) of
         normalised crops (B, 3, h, w)."""
         return tuple(run_in_batches(self.session, self.input_name, inputs,
-                                    self.batch_size, ['keypoints',
-                                                      'scores']))
+                                    self.batch_size, self.path,
+                                    ['keypoints', 'scores']))
 
     def crop(self, img: np.ndarray, box) -> Tuple[np.ndarray, dict]:
         """The normalised crop (3, h, w) of ``box`` (x1, y1, x2, y2) in the

@@ -22,7 +22,8 @@ The files are valid exports whose parts are edited, not random bytes:
 - the metadata entries: the old format with its payloads, other formats,
   entries missing, repeated or added;
 - the graph: inputs and outputs renamed or reshaped, tensors in external
-  files (``/dev/zero``, the canary's folder);
+  files (``/dev/zero``, the canary's folder), unknown operators, shapes
+  that fail only when the graph runs;
 - the bytes: flipped, cut, inserted, appended;
 - the path: a FIFO, a folder, a link to ``/dev/zero``.
 
@@ -224,7 +225,14 @@ class Cases:
     # -------------------------------------------------------------- graph
     def graph(self, rng, proto):
         g = proto.graph
-        r = rng.randrange(5)
+        r = rng.randrange(6)
+        shapes = [t for t in g.initializer if t.data_type == 7]  # int64
+        if r == 5 and shapes:  # a shape that fails when the graph runs
+            t = rng.choice(shapes)
+            t.raw_data = np.array([rng.choice([-1, 0, 5, 7, 2**40])
+                                   for _ in t.dims or [1]],
+                                  np.int64).tobytes()
+            return 'run time'
         if r == 0:  # a tensor read from another file
             from onnx import TensorProto
             t = rng.choice(list(g.initializer))
@@ -245,7 +253,7 @@ class Cases:
             else:
                 dim.dim_param = 'batch'
             return 'input shape'
-        if r == 3:
+        if r in (3, 5):
             node = rng.choice(list(g.node))
             node.op_type = rng.choice(['PyOp', 'Loop', 'Identity', 'Foo'])
             return 'operator'

@@ -33,6 +33,7 @@ from hih_plugin.deploy import require_onnx
 from hih_plugin.deploy.export import (DEFAULT_OPSET, MAP_RTOL, MAX_OPSET,
                                       TIE_RTOL)
 from hih_plugin.deploy.metadata import MAX_SIDE
+from hih_plugin.deploy.onnx_model import MAX_BATCH
 from hih_plugin.errors import UserError
 
 # Float32 rounding moves a decoded keypoint by about 1e-5 input px (ORT and
@@ -43,7 +44,6 @@ from hih_plugin.errors import UserError
 # second.
 TOL_PX = 1e-3
 TOL_SCORE = 1e-3
-MAX_BATCH = 1024
 MAX_SAMPLES = 100_000
 
 
@@ -175,7 +175,8 @@ def check_args(args):
         raise UserError(f'--opset {opset}: torch\'s exporter writes opsets 7 '
                         f'to {MAX_OPSET}; the default is {DEFAULT_OPSET}')
     if not 1 <= args.batch <= MAX_BATCH:
-        raise UserError(f'--batch {args.batch} must be in [1, {MAX_BATCH}]')
+        raise UserError(f'--batch {args.batch} must be in [1, {MAX_BATCH}]; '
+                        'for more, export with --dynamic-batch')
     if not 1 <= args.verify_samples <= MAX_SAMPLES:
         raise UserError(f'--verify-samples {args.verify_samples} must be in '
                         f'[1, {MAX_SAMPLES}]')
@@ -197,12 +198,14 @@ def check_args(args):
 def maps_session(graph: bytes, path: str):
     """onnxruntime session of the graph with its map outputs."""
     import onnxruntime as ort
+
+    from hih_plugin.deploy.onnx_model import ort_errors
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     try:
         return ort.InferenceSession(graph, options,
                                     providers=['CPUExecutionProvider'])
-    except Exception as err:  # noqa: BLE001  ORT raises its own types
+    except ort_errors() as err:
         raise UserError(f'onnxruntime cannot load the export of {path}: '
                         f'{" ".join(str(err).split())[:300]}')
 
