@@ -6,11 +6,15 @@
         [--cfg-options ...]
 
 The graph maps normalised crops (B, 3, h, w) to ``keypoints`` (B, K, 2) in
-crop pixels and ``scores`` (B, K); see README, "Deploy". The file is written
-only after the ONNX checker passed and onnxruntime reproduced PyTorch's own
-``predict`` (flip test off) on random crops and, with ``--verify``, on the
-config's test-pipeline crops, within ``--tol`` input pixels and
-``--score-tol``.
+crop pixels and ``scores`` (B, K); its metadata holds plain values only
+(docs/deploy.md, "Model files are data"). The file is written only after
+the ONNX checker passed, the reader's crop matched the test pipeline's, and
+onnxruntime ran random crops and, with ``--verify``, the config's
+test-pipeline crops, each checked apart: (a) the graph's heatmaps against
+PyTorch's, (b) the graph's decoding against the codec's on the same maps
+(within ``--tol`` input pixels and ``--score-tol``), and the keypoints end to
+end against PyTorch's own ``predict`` (flip test off), where a difference at
+near-tied maps only is a warning that the model looks untrained.
 """
 import argparse
 import os
@@ -153,11 +157,11 @@ def check(name, r, args):
         return
     if r['untied_px'] <= args.tol and r['untied_score'] <= args.score_tol:
         print(f'warning: the export differs from PyTorch on {name} by up to '
-              f'{r["max_px"]:.3g} input px, only at {r["tied"]} keypoint(s) '
-              f'whose maps are flat (top values within {TIE_RTOL:g} of each '
-              'other): the model looks untrained, and float rounding picks '
-              'another cell there. The maps (a) and the decoding (b) agree, '
-              'so the export is correct; verify a trained checkpoint',
+              f'{r["max_px"]:.3g} input px, only where the maps are flat (top '
+              f'values within {TIE_RTOL:g} of each other, at {r["tied"]} '
+              'keypoints): the model looks untrained, and float rounding '
+              'picks another cell there. The maps (a) and the decoding (b) '
+              'agree, so the export is correct; verify a trained checkpoint',
               file=sys.stderr)
         return
     raise UserError(
