@@ -119,6 +119,22 @@ def ort_errors() -> tuple:
                  and issubclass(v, Exception))
 
 
+def ort_session(raw: bytes, where: str, threads: Optional[int] = None):
+    """An onnxruntime CPU session of the serialised model ``raw``; its
+    refusal as one line naming ``where``."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(raw, options,
+                                    providers=['CPUExecutionProvider'])
+    except ort_errors() as err:
+        raise UserError(f'onnxruntime cannot load {where}: '
+                        f'{" ".join(str(err).split())[:300]}')
+
+
 def run_in_batches(session, input_name, inputs: np.ndarray,
                    batch_size: Optional[int], where: str,
                    names=None) -> list:
@@ -173,20 +189,7 @@ class OnnxPoseModel:
         self.dataset_meta = dataset_meta(self.metadata)
         self._check_graph(proto)
         check_digest(proto, path)
-        self.session = self._session(raw, threads)
-
-    def _session(self, raw: bytes, threads: Optional[int]):
-        import onnxruntime as ort
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            return ort.InferenceSession(raw, options,
-                                        providers=['CPUExecutionProvider'])
-        except ort_errors() as err:
-            raise UserError(f'onnxruntime cannot load {self.path}: '
-                            f'{" ".join(str(err).split())[:300]}')
+        self.session = ort_session(raw, path, threads)
 
     def _check_graph(self, proto) -> None:
         """The graph's input and outputs against the metadata; no tensor

@@ -199,21 +199,6 @@ def check_args(args):
     return opset, check_output_file(args.out)
 
 
-def maps_session(graph: bytes, path: str):
-    """onnxruntime session of the graph with its map outputs."""
-    import onnxruntime as ort
-
-    from hih_plugin.deploy.onnx_model import ort_errors
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    try:
-        return ort.InferenceSession(graph, options,
-                                    providers=['CPUExecutionProvider'])
-    except ort_errors() as err:
-        raise UserError(f'onnxruntime cannot load the export of {path}: '
-                        f'{" ".join(str(err).split())[:300]}')
-
-
 @cli_main
 def main():
     enable_safe_loader()
@@ -225,7 +210,7 @@ def main():
     from hih_plugin.deploy.export import (build_metadata, check_crop, compare,
                                           export_onnx, set_input_size)
     from hih_plugin.deploy.graph import describe_decoding
-    from hih_plugin.deploy.onnx_model import OnnxPoseModel
+    from hih_plugin.deploy.onnx_model import OnnxPoseModel, ort_session
 
     cfg = load_config(args.config, args.cfg_options)
     if cfg.get('data_mode', 'topdown') != 'topdown':
@@ -249,7 +234,7 @@ def main():
                                      args.dynamic_batch, opset, metadata)
         exported = OnnxPoseModel(tmp)
         check_crop(cfg, model, exported)
-        session = maps_session(graph, args.out)
+        session = ort_session(graph, f'the export of {args.out}', 1)
         check('random crops', compare(
             model, exported, session, wrapper,
             random_batches(input_size, max(2, args.batch), args.batch)),
