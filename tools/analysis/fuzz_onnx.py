@@ -281,7 +281,7 @@ class Cases:
         base = rng.choice(self.bases)
         proto = ModelProto.FromString(base.SerializeToString())
         r = rng.random()
-        if r < 0.03:
+        if r < 0.05:
             return 'path', self.special(rng)
         if r < 0.6:
             kind = 'metadata'
