@@ -277,8 +277,7 @@ def onnx_main(argv):
     results = merge_data_samples(model.inference(img, boxes))
     print(f'{args.model}: {model.metadata["config"]}, '
           f'{model.metadata["decoding"]}')
-    draw(model.metadata['visualizer'], model.dataset_meta, img, results,
-         args)
+    draw(model.visualizer_cfg(), model.dataset_meta, img, results, args)
 
 
 if __name__ == '__main__':

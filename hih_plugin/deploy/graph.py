@@ -10,6 +10,7 @@ from the model's own ``extract_feat`` and ``head.forward``; ``HIHHead``'s
 ``MSRAHeatmap`` decodes in numpy, so its step is restated here in torch
 operators that export.
 """
+import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
@@ -49,16 +50,46 @@ def msra_decode(codec, heatmaps: Tensor):
     return keypoints * _scale(codec), scores
 
 
-def _hih(head, feats):
-    return head.decode_tensors(feats)
+class _Decoding:
+    """One head's decoding, split where the export is checked: ``maps``
+    (the tensors the decoding reads, from the network), ``decode`` (the
+    graph's decoding of them) and ``reference`` (the codec's own decoding,
+    to which the graph's must agree on the same maps)."""
+
+    def __init__(self, maps, decode, reference):
+        self.maps, self.decode, self.reference = maps, decode, reference
+
+    def __call__(self, head, feats):
+        return self.decode(head, self.maps(head, feats))
 
 
-def _h3r(head, feats):
-    return head.decoder.decode_tensors(head.forward(feats))
+def _batched(lists):
+    keypoints, scores = lists
+    return (np.stack([k[0] for k in keypoints]),
+            np.stack([s[0] for s in scores]))
 
 
-def _msra(head, feats):
-    return msra_decode(head.decoder, head.forward(feats))
+def _msra_reference(head, maps):
+    decoded = [head.decoder.decode(m.numpy()) for m in maps[0]]
+    return (np.stack([k[0] for k, _ in decoded]),
+            np.stack([s[0] for _, s in decoded]))
+
+
+# HIH: the last integer maps as scores, the decimal distributions and, with
+# votes, their cells and weights (None without)
+_hih = _Decoding(
+    lambda head, feats: tuple(m for m in head._view_maps(feats)
+                              if m is not None),
+    lambda head, maps: head.decoder.decode_tensors(*maps),
+    lambda head, maps: _batched(head.decoder.batch_decode(*maps)))
+_h3r = _Decoding(
+    lambda head, feats: (head.forward(feats), ),
+    lambda head, maps: head.decoder.decode_tensors(maps[0]),
+    lambda head, maps: _batched(head.decoder.batch_decode(maps[0])))
+_msra = _Decoding(
+    lambda head, feats: (head.forward(feats), ),
+    lambda head, maps: msra_decode(head.decoder, maps[0]),
+    _msra_reference)
 
 
 def graph_decoder(head):
@@ -104,16 +135,32 @@ class DecodedPoseModel(nn.Module):
 
     Args:
         model (TopdownPoseEstimator): The model, in eval mode
+        with_maps (bool): Also return the maps the decoding reads, after
+            keypoints and scores (what the export's check compares)
 
     Returns (forward):
         tuple: keypoints (B, K, 2) in crop (input) pixels, float32, and
         scores (B, K); NaN keypoints and score 0 for a non-finite map
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, with_maps: bool = False) -> None:
         super().__init__()
         self.model = model
-        self.decode = graph_decoder(model.head)
+        self.decoding = graph_decoder(model.head)
+        self.with_maps = with_maps
+
+    def maps(self, inputs: Tensor) -> tuple:
+        """The tensors the decoding reads, from the network."""
+        return self.decoding.maps(self.model.head,
+                                  self.model.extract_feat(inputs))
+
+    def reference(self, maps) -> tuple:
+        """The codec's own keypoints (B, K, 2) and scores (B, K) of
+        ``maps`` (tensors), in numpy."""
+        return self.decoding.reference(self.model.head, maps)
 
     def forward(self, inputs: Tensor):
-        return self.decode(self.model.head, self.model.extract_feat(inputs))
+        maps = self.maps(inputs)
+        keypoints, scores = self.decoding.decode(self.model.head, maps)
+        return (keypoints, scores, *maps) if self.with_maps else \
+            (keypoints, scores)

@@ -4,6 +4,7 @@ PyTorch and load round trips for our heads (tiny widths through
 tampered or mismatched files."""
 import argparse
 import json
+import os
 import os.path as osp
 import re
 
@@ -106,6 +107,21 @@ def exported(tmp_path_factory):
     runs['dark'] = export_args('stock-msra', ckpts['stock-msra'],
                                tmp / 'dark.onnx') + [
                                    'model.head.decoder.unbiased=True']
+    # an all-NaN model verifies nothing; bad arguments cost nothing
+    nan = torch.load(ckpts['h3r_wflw'])
+    nan['state_dict'] = {k: v.float().fill_(float('nan'))
+                         if v.is_floating_point() else v
+                         for k, v in nan['state_dict'].items()}
+    torch.save(nan, tmp / 'nan.pth')
+    runs['nan'] = export_args('h3r_wflw', tmp / 'nan.pth', tmp / 'nan.onnx')
+    (tmp / 'folder.onnx').mkdir()
+    runs['out-dir'] = export_args('h3r_wflw', ckpts['h3r_wflw'],
+                                  tmp / 'folder.onnx')
+    for flag, value in (('--tol', 'nan'), ('--tol', '-1'),
+                        ('--score-tol', 'inf'), ('--batch', '0'),
+                        ('--verify-samples', '0')):
+        runs[f'{flag}={value}'] = export_args(
+            'h3r_wflw', ckpts['h3r_wflw'], tmp / 'bad.onnx', flag, value)
     names = list(runs)
     results = run_each([('deploy/export_onnx.py', runs[n]) for n in names])
     return tmp, ckpts, dict(zip(names, results))
@@ -197,13 +213,84 @@ def test_other_input_size(exported):
 
 def test_refusals_write_nothing(exported):
     tmp, _, results = exported
-    one_error_line(results['zero-tol'], 'differs from PyTorch',
-                   '--tol 0', 'was not written')
+    one_error_line(results['zero-tol'], "(b) the graph's decoding differs "
+                   "from the codec's on the same maps", '--tol 0',
+                   'was not written')
     one_error_line(results['dark'], 'cannot put the decoding of HeatmapHead',
                    'unbiased=True')
-    for name in ('zero-tol', 'dark'):
+    one_error_line(results['nan'], 'not finite', 'nothing to verify')
+    one_error_line(results['out-dir'], 'is a directory')
+    for name in ('zero-tol', 'dark', 'nan', 'bad'):
         assert not (tmp / f'{name}.onnx').exists()
-        assert not (tmp / f'{name}.onnx.part').exists()
+    assert not [f for f in os.listdir(tmp) if f.startswith('.hih-')]
+
+
+@pytest.mark.parametrize('flag, value', [
+    ('--tol', 'nan'), ('--tol', '-1'), ('--score-tol', 'inf'),
+    ('--batch', '0'), ('--verify-samples', '0')])
+def test_numeric_arguments_out_of_range_are_refused_first(exported, flag,
+                                                          value):
+    _, _, results = exported
+    result = results[f'{flag}={value}']
+    one_error_line(result, flag)
+    assert result.cpu_s < 20  # before the model is built
+
+
+def test_near_tied_maps_are_found():
+    import torch
+
+    from hih_plugin.deploy.export import near_tied
+    maps = torch.zeros(1, 3, 4, 4)
+    maps[0, 0, 1, 1] = 1.  # a clear peak
+    maps[0, 1, 1, 1], maps[0, 1, 2, 2] = 1., 1. - 1e-6  # two near-equal
+    maps[0, 2] = 1.  # flat
+    assert near_tied((maps, ), 1).tolist() == [[False, True, True]]
+    # top-2: the 2nd and 3rd largest decide; keypoint 1's are 1-1e-6 and 0
+    assert near_tied((maps, ), 2).tolist() == [[True, False, True]]
+
+
+def test_onnx_inference_equals_pytorch_on_image_boxes(exported):
+    """The reader's own crop, normalisation and affine back to the
+    image give PyTorch's inference_topdown keypoints."""
+    import mmcv
+    from mmpose.apis import inference_topdown
+
+    from hih_plugin.cli.model_check import load_checkpoint_strict
+    from hih_plugin.deploy.onnx_model import OnnxPoseModel
+    tmp, ckpts, _ = exported
+    person, boxes = two_people(fixture_dir('coco'))
+    img = mmcv.imread(person)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    model = build_model('mix-h3r')
+    load_checkpoint_strict(model, str(ckpts['mix-h3r']))
+    model.eval()
+    model.test_cfg['flip_test'] = False  # the graph has no flip test
+    ref = inference_topdown(model, img, boxes)
+    ours = OnnxPoseModel(str(tmp / 'mix-h3r.onnx')).inference(img, boxes)
+    for r, o in zip(ref, ours):
+        np.testing.assert_array_equal(o.metainfo['input_center'],
+                                      r.metainfo['input_center'])
+        np.testing.assert_array_equal(o.metainfo['input_scale'],
+                                      r.metainfo['input_scale'])
+        px = (np.abs(o.pred_instances.keypoints - r.pred_instances.keypoints)
+              / r.metainfo['input_scale'] * r.metainfo['input_size'])
+        assert px.max() <= 1e-3
+
+
+def resigned(proto, entries):
+    """A copy of ``proto`` whose metadata entries (without prefix) are
+    ``entries`` with a matching integrity digest: what anyone can write."""
+    import onnx
+
+    from hih_plugin.deploy.metadata import PREFIX, digest
+    out = onnx.ModelProto.FromString(proto.SerializeToString())
+    del out.metadata_props[:]
+    entries = dict(entries)
+    entries['sha256'] = digest(out.graph.SerializeToString(), entries)
+    for key, value in entries.items():
+        prop = out.metadata_props.add()
+        prop.key, prop.value = PREFIX + key, value
+    return out
 
 
 def tampered_files(tmp):
@@ -211,13 +298,13 @@ def tampered_files(tmp):
     expected refusal."""
     import onnx
 
-    from hih_plugin.deploy.onnx_model import PREFIX, sign
+    from hih_plugin.deploy.metadata import PREFIX, sign
     good = onnx.load(str(tmp / 'hih-local_wflw.onnx'))
-    meta = {p.key[len(PREFIX):]: p.value for p in good.metadata_props}
-    meta = {k: v for k, v in meta.items() if k not in ('format', 'sha256')}
+    meta = json.loads(next(p.value for p in good.metadata_props
+                           if p.key == PREFIX + 'metadata'))
     coco = onnx.load(str(tmp / 'mix-h3r.onnx'))
-    coco_info = next(p.value for p in coco.metadata_props
-                     if p.key == PREFIX + 'dataset_info')
+    coco_meta = json.loads(next(p.value for p in coco.metadata_props
+                                if p.key == PREFIX + 'metadata'))
     small = onnx.load(str(tmp / 'size128.onnx'))
     cases = {}
 
@@ -228,17 +315,20 @@ def tampered_files(tmp):
 
     edited = onnx.ModelProto.FromString(good.SerializeToString())
     next(p for p in edited.metadata_props
-         if p.key == PREFIX + 'config').value = 'other.py'
-    save('metadata', edited, 'changed after export', 'SHA-256')
+         if p.key == PREFIX + 'metadata').value = json.dumps(
+             dict(meta, config='other.py'))
+    save('metadata', edited, 'is damaged', 'SHA-256', 'not deliberate')
     weights = onnx.ModelProto.FromString(good.SerializeToString())
     init = next(t for t in weights.graph.initializer if t.raw_data)
     init.raw_data = bytes(len(init.raw_data))
-    save('weights', weights, 'changed after export')
+    save('weights', weights, 'is damaged')
     sign(small, meta)  # 128x128 graph, 256x256 metadata
     save('input-size', small, 'takes input', 'says 256x256 crops')
     other = onnx.ModelProto.FromString(good.SerializeToString())
-    sign(other, dict(meta, dataset_info=coco_info))
-    save('dataset', other, 'outputs 98 keypoints', 'coco with 17')
+    keypoints = ('dataset_name', 'keypoint_names', 'flip_indices',
+                 'skeleton_links', 'keypoint_colors', 'link_colors', 'sigmas')
+    sign(other, dict(meta, **{k: coco_meta[k] for k in keypoints}))
+    save('dataset', other, 'outputs keypoints', 'coco with 17')
     foreign = onnx.ModelProto.FromString(good.SerializeToString())
     del foreign.metadata_props[:]
     save('foreign', foreign, 'carries no hih-plugin metadata')
@@ -292,3 +382,154 @@ def test_demo_runs_exports_and_refuses_tampered(exported):
     for (name, (path, fragments)), run in zip(cases.items(), refused):
         one_error_line(run, str(path), *fragments)
         assert not (tmp / f'{name}.png').exists()
+
+
+# ------------------------------------------- model files are data, not code
+EVIL_PY = 'open({marker!r}, "w").write("ran")\n'
+
+
+def payload(marker):
+    """A registry entry that MMEngine builds by calling os.system."""
+    return {'type': 'os.system', 'command': f'touch {marker}'}
+
+
+def test_payloads_are_live(tmp_path):
+    """The payloads below do run when a registry or MMPose's metainfo
+    parser gets them: the old reader passed metadata to both."""
+    from mmengine.registry import init_default_scope
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    marker = tmp_path / 'ran'
+    MODELS.build(payload(marker))
+    assert marker.exists()
+    marker.unlink()
+    evil = tmp_path / 'evil.py'
+    evil.write_text(EVIL_PY.format(marker=str(marker)))
+    with pytest.raises(AttributeError):  # after the file ran
+        parse_pose_metainfo(dict(from_file=str(evil)))
+    assert marker.exists()
+
+
+def crafted_files(tmp, marker):
+    """{name: (path, fragments of the one error line)}: the WFLW export
+    with code where its metadata has plain values, values outside the
+    schema, the old format, and paths that are no regular file; each in a
+    folder of its own."""
+    import onnx
+
+    from hih_plugin.deploy.metadata import FORMAT, PREFIX, SCHEMA
+    good = onnx.load(str(tmp / 'hih-local_wflw.onnx'))
+    text = next(p.value for p in good.metadata_props
+                if p.key == PREFIX + 'metadata')
+    meta = json.loads(text)
+    evil = tmp / 'evil.py'
+    evil.write_text(EVIL_PY.format(marker=str(marker)))
+    code = payload(marker)
+    cases = {}
+
+    def folder(name):
+        path = tmp / 'crafted' / name
+        path.mkdir(parents=True)
+        return path
+
+    def save(name, entries, *fragments):
+        path = folder(name) / 'model.onnx'
+        onnx.save(resigned(good, entries), str(path))
+        cases[name] = (path, fragments)
+
+    def as_text(value):
+        return dict(format=FORMAT, metadata=value)
+
+    for key in SCHEMA:  # code in place of each plain value
+        save(f'code-{key}', as_text(json.dumps(dict(meta, **{key: code}))),
+             f'metadata {key} is not')
+    save('code-in-list', as_text(json.dumps(dict(meta, keypoint_names=[
+        code] * len(meta['keypoint_names'])))), 'keypoint_names entry 0')
+    for key, value in (('pipeline', [code]), ('data_preprocessor', code),
+                       ('visualizer', code),
+                       ('dataset_info', {'from_file': str(evil)})):
+        save(f'unknown-{key}', as_text(json.dumps(dict(meta, **{key: value}))),
+             f"metadata key '{key}' is not one")
+    save('unknown-prop', dict(as_text(text), pipeline=json.dumps([code])),
+         "metadata key 'hih_plugin.pipeline' is not one")
+    save('old-format', dict(
+        format='hih-plugin-onnx/1', config='x.py', decoding='x',
+        input_size='[256, 256]', pipeline=json.dumps([code]),
+        data_preprocessor=json.dumps(code), visualizer=json.dumps(code),
+        dataset_info=json.dumps({'from_file': str(evil)})),
+        "metadata format 'hih-plugin-onnx/1'", 're-export')
+    save('huge', as_text(json.dumps(dict(meta, keypoint_names=['k'] * 10**6))),
+         'characters, more than')
+    save('long-list', as_text(json.dumps(dict(
+        meta, skeleton_links=[[0, 1]] * 5000))),
+        'skeleton_links is not a list')
+    save('long-name', as_text(json.dumps(dict(
+        meta, dataset_name='x' * 10**4))), 'dataset_name is not a text')
+    save('deep', as_text(text[:-1] + ', "x": ' + '[' * 10**5 + ']' * 10**5 +
+                         '}'), 'levels deep, more than')
+    save('nan', as_text(text.replace('"padding": 1.25', '"padding": NaN')),
+         'NaN is not a number')
+    save('inf', as_text(text.replace('"padding": 1.25', '"padding": 1e999')),
+         'padding is not a finite number')
+    save('not-json', as_text(text[:100]), 'is not valid JSON')
+    save('index', as_text(json.dumps(dict(meta, skeleton_links=[[0, 500]]))),
+         'skeleton_links holds an index past the 98')
+    fifo = folder('fifo') / 'model.onnx'
+    os.mkfifo(fifo)
+    cases['fifo'] = (fifo, ('not a regular file', ))
+    (folder('dir') / 'model.onnx').mkdir()
+    cases['dir'] = (tmp / 'crafted' / 'dir' / 'model.onnx', ('is a folder', ))
+    zero = folder('zero') / 'model.onnx'
+    zero.symlink_to('/dev/zero')
+    cases['zero'] = (zero, ('not a regular file', ))
+    return cases
+
+
+def test_demo_refuses_code_and_oversize_in_model_files(exported):
+    tmp, _, _ = exported
+    marker = tmp / 'crafted-ran'
+    cases = crafted_files(tmp, marker)
+    with open(osp.join(fixture_dir('wflw'), 'test_wflw.json')) as f:
+        face = osp.join(fixture_dir('wflw'),
+                        json.load(f)['images'][0]['file_name'])
+    runs = run_each([('demo.py', [face, str(path), '--out-file',
+                                  str(path.parent / 'out.png')])
+                     for path, _ in cases.values()], timeout=120)
+    good = run_each([('demo.py', [face, str(tmp / 'hih-local_wflw.onnx'),
+                                  '--out-file', str(tmp / 'good.png')])])[0]
+    assert good.returncode == 0, good.stderr[-3000:]
+    for (name, (path, fragments)), run in zip(cases.items(), runs):
+        line = one_error_line(run, str(path), *fragments)
+        assert len(line) < 600, line
+        # nothing written beside the model, nothing ran
+        assert sorted(os.listdir(path.parent)) == ['model.onnx'], name
+        assert run.cpu_s < 30, (name, run.cpu_s)
+        assert run.maxrss_kb < good.maxrss_kb + 200_000, name
+    assert not marker.exists()
+
+
+def test_metadata_outside_the_schema_is_refused_in_process():
+    """Every schema key with a value of each wrong kind: one-line
+    UserError naming the key, before anything reads it."""
+    from hih_plugin.deploy.metadata import SCHEMA, check_metadata
+    from hih_plugin.errors import UserError
+    wrong = [None, True, 1e308, -1, 'x' * 400, [], [[[]]], {'type': 'x'},
+             [float('nan')] * 3, ['a'] * 2000]
+    base = dict(config='c.py', decoding='d', input_size=[64, 64],
+                padding=1.25, use_udp=False, mean=[0, 0, 0], std=[1, 1, 1],
+                bgr_to_rgb=True, dataset_name='d', keypoint_names=['a', 'b'],
+                flip_indices=[1, 0], skeleton_links=[[0, 1]],
+                keypoint_colors=[[0, 0, 0]] * 2, link_colors=[[1, 2, 3]],
+                sigmas=[])
+    assert check_metadata(base, 'm') is base
+    for key in SCHEMA:
+        for value in wrong:
+            if value == [] and key in ('skeleton_links', 'link_colors',
+                                       'sigmas') or \
+                    value is True and key in ('use_udp', 'bgr_to_rgb'):
+                continue
+            with pytest.raises(UserError) as err:
+                check_metadata(dict(base, **{key: value}), 'm')
+            msg = str(err.value)
+            assert f' {key} ' in msg and '\n' not in msg, msg

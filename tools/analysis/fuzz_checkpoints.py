@@ -38,22 +38,16 @@ Prints a JSON summary: cases, outcomes, the slowest case (CPU seconds), and
 the peak resident memory of the process before and after fuzzing. Exits 1 if
 any case was a bug.
 """
-import argparse
 import io
-import json
 import os
 import os.path as osp
 import pickle
 import random
-import resource
-import signal
 import struct
 import sys
 import tarfile
 import tempfile
-import time
 import zipfile
-from collections import Counter
 
 # albumentations, which mmpose imports, checks for updates online
 if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
@@ -63,9 +57,10 @@ import numpy as np
 import torch
 
 from hih_plugin.checkpoint import load_file
+from hih_plugin.cli.fuzzing import check_fuzz_args, fuzz, fuzz_parser, run_case
+from hih_plugin.cli.main import cli_main
 from hih_plugin.cli.meta_check import checked_meta
 from hih_plugin.cli.model_check import as_checkpoint
-from hih_plugin.errors import UserError
 
 P = pickle
 GLOBALS = [
@@ -455,22 +450,6 @@ def write_zip(rng, path, pkl, members):
     return layout
 
 
-def _reason(msg):
-    """A refusal without its path and numbers, to count kinds of refusal."""
-    import re
-    cause = re.sub(r'^.*?\.pth(: | as |\)?)', '', msg).split(';')[0]
-    cause = re.sub(r"'[^']*'|\d+", '#', cause)
-    return ' '.join(cause.split()[:8])
-
-
-class Hang(BaseException):
-    """Raised by the alarm; not an Exception, so no handler swallows it."""
-
-
-def _alarm(signum, frame):
-    raise Hang()
-
-
 def use(obj, path):
     """What the tools do with a loaded checkpoint: take its weights and
     dataset_meta (a refusal is a UserError), and copy it, as MMEngine's
@@ -481,42 +460,10 @@ def use(obj, path):
     checked_meta(as_checkpoint(obj, path), 2, path)
 
 
-def run_case(path, case_seconds):
-    """``(outcome, detail, CPU seconds)`` of loading ``path``. The bound is
-    on CPU time, which a busy machine does not stretch; a case that waits
-    (a blocked read) is caught by a wall-clock alarm at 6 times it."""
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(6 * case_seconds)
-    start = time.process_time()
-    try:
-        use(load_file(path), path)
-        outcome, detail = 'loads', ''
-    except UserError as err:  # CheckpointError is one
-        msg = str(err)
-        ok = '\n' not in msg and len(msg) < 2000
-        outcome, detail = ('refused', msg) if ok else ('bug', msg[:300])
-    except Hang:
-        outcome, detail = 'bug', f'no answer within {6 * case_seconds} s'
-    except BaseException as err:  # noqa: B036  every other one is a bug
-        outcome, detail = 'bug', f'{type(err).__name__}: {err}'[:300]
-    finally:
-        signal.alarm(0)
-    seconds = time.process_time() - start
-    if seconds > case_seconds:
-        outcome, detail = 'bug', f'took {seconds:.1f} s: {detail[:200]}'
-    return outcome, detail, seconds
-
-
+@cli_main
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--budget', type=float, default=60,
-                        help='seconds of fuzzing')
-    parser.add_argument('--case-seconds', type=int, default=10,
-                        help='a case taking more CPU seconds than this, or '
-                        'waiting 6 times as long, is a bug')
-    parser.add_argument('--out', help='also write the summary here')
-    args = parser.parse_args(argv)
+    args = fuzz_parser(__doc__.split('\n')[0]).parse_args(argv)
+    check_fuzz_args(args)
     torch.set_num_threads(1)
     rng = random.Random(args.seed)
     tmp = tempfile.mkdtemp(prefix='fuzz-ckpt-')
@@ -529,16 +476,15 @@ def main(argv=None):
                for k, v in members.items() if not k.endswith('/data.pkl')}
     records = [k.split('/data/')[1] for k in members if '/data/' in k]
     chunks = opcode_chunks(pkl)
-    assert run_case(base, 60)[0] == 'loads', 'the base checkpoint must load'
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-    outcomes, kinds, layouts, bugs = Counter(), Counter(), Counter(), []
-    reasons = Counter()
-    slowest = (0.0, '')
+    def load(path):
+        use(load_file(path), path)
+
+    assert run_case(lambda: load(base), 60)[0] == 'loads', \
+        'the base checkpoint must load'
     path = osp.join(tmp, 'case.pth')
-    end = time.monotonic() + args.budget
-    case = 0
-    while time.monotonic() < end:
+
+    def make_case(rng):
         kind = rng.choice(['scratch', 'mutated', 'real'])
         if kind == 'scratch':
             data = Program(rng, records).program()
@@ -546,35 +492,9 @@ def main(argv=None):
             data = mutate(rng, chunks, records)
         else:
             data = pkl
-        layout = write_zip(rng, path, data, members)
-        outcome, detail, seconds = run_case(path, args.case_seconds)
-        outcomes[outcome] += 1
-        if outcome == 'refused':
-            reasons[_reason(detail)] += 1
-        kinds[kind] += 1
-        layouts[layout] += 1
-        if seconds > slowest[0]:
-            slowest = (seconds, f'case {case} ({kind}, {layout})')
-        if outcome == 'bug':
-            keep = osp.join(tmp, f'bug-{case}.pth')
-            os.replace(path, keep)
-            bugs.append(dict(case=case, kind=kind, layout=layout,
-                             detail=detail, file=keep))
-        case += 1
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    summary = dict(
-        seed=args.seed, budget_s=args.budget, cases=case,
-        outcomes=dict(outcomes), kinds=dict(kinds), layouts=dict(layouts),
-        slowest_case_s=round(slowest[0], 3), slowest_case=slowest[1],
-        peak_rss_mib_before=rss_before >> 10,
-        peak_rss_mib_after=rss_after >> 10,
-        refusals=dict(reasons.most_common(25)), bugs=bugs[:20])
-    text = json.dumps(summary, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text)
-    return 1 if bugs else 0
+        return kind, write_zip(rng, path, data, members)
+
+    return fuzz(args, rng, tmp, path, make_case, load)
 
 
 if __name__ == '__main__':

@@ -33,6 +33,7 @@ from mmengine.logging import MMLogger
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.cli import add_cfg_options, cli_main, load_config
+from hih_plugin.cli.outputs import check_output_file, write_text
 from hih_plugin.deploy import require_onnx
 from hih_plugin.errors import UserError
 
@@ -93,7 +94,8 @@ def bench_config(label, cfg, args, tmp):
               if t.get('type') == 'TopdownAffine']
     w, h = affine[0].input_size
     onnx_path = osp.join(tmp, 'model.onnx')
-    wrapper = export_onnx(model, onnx_path, (w, h), 1, True, DEFAULT_OPSET)
+    wrapper, _ = export_onnx(model, onnx_path, (w, h), 1, True,
+                             DEFAULT_OPSET)
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
@@ -135,9 +137,13 @@ def main():
     require_onnx()
     import onnxruntime as ort
     import torch
-    if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
-        raise UserError('--threads and --repeats must be at least 1, '
-                        '--warmup at least 0')
+    if not (1 <= args.threads <= 256 and 1 <= args.repeats <= 10_000
+            and 0 <= args.warmup <= 10_000 and all(
+                1 <= b <= 1024 for b in args.batch_sizes)):
+        raise UserError('--threads must be in [1, 256], --repeats in [1, '
+                        '10000], --warmup in [0, 10000] and each of '
+                        '--batch-sizes in [1, 1024]')
+    out = args.out and check_output_file(args.out)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     print(f'torch {torch.__version__}, onnxruntime {ort.__version__}, '
@@ -151,11 +157,10 @@ def main():
             for label, cfg in variants(path, args):
                 rows += bench_config(label, cfg, args, tmp)
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(dict(threads=args.threads, repeats=args.repeats,
-                           warmup=args.warmup, torch=torch.__version__,
-                           onnxruntime=ort.__version__, results=rows), f,
-                      indent=1)
+        write_text(out, json.dumps(dict(
+            threads=args.threads, repeats=args.repeats, warmup=args.warmup,
+            torch=torch.__version__, onnxruntime=ort.__version__,
+            results=rows), indent=1))
 
 
 if __name__ == '__main__':
