@@ -38,7 +38,6 @@ Prints a JSON summary: cases, outcomes, the slowest case (CPU seconds), and
 the peak resident memory of the process before and after fuzzing. Exits 1 if
 any case was a bug.
 """
-import argparse
 import io
 import json
 import os
@@ -63,8 +62,10 @@ import numpy as np
 import torch
 
 from hih_plugin.checkpoint import load_file
+from hih_plugin.cli import ArgumentParser, cli_main, number
 from hih_plugin.cli.meta_check import checked_meta
 from hih_plugin.cli.model_check import as_checkpoint
+from hih_plugin.cli.outputs import check_output_file, write_text
 from hih_plugin.errors import UserError
 
 P = pickle
@@ -507,16 +508,20 @@ def run_case(path, case_seconds):
     return outcome, detail, seconds
 
 
+@cli_main
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--budget', type=float, default=60,
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--seed', type=number(int, 0, 2**32 - 1), default=0)
+    parser.add_argument('--budget', type=number(float, 0.1, 86400), default=60,
                         help='seconds of fuzzing')
-    parser.add_argument('--case-seconds', type=int, default=10,
+    parser.add_argument('--case-seconds', type=number(int, 1, 3600),
+                        default=10,
                         help='a case taking more CPU seconds than this, or '
                         'waiting 6 times as long, is a bug')
     parser.add_argument('--out', help='also write the summary here')
     args = parser.parse_args(argv)
+    if args.out:
+        check_output_file(args.out)
     torch.set_num_threads(1)
     rng = random.Random(args.seed)
     tmp = tempfile.mkdtemp(prefix='fuzz-ckpt-')
@@ -572,8 +577,7 @@ def main(argv=None):
     text = json.dumps(summary, indent=1)
     print(text)
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text)
+        write_text(args.out, text)
     return 1 if bugs else 0
 
 
