@@ -403,12 +403,12 @@ def main():
     enable_safe_loader()
     args = build_parser().parse_args()
     name = model_name(args)
+    metrics = select_metrics(args.metrics, args.metric_names, args.digits)
     project = f'projects/{name}/README.md'
     make_out_dir(args.out_dir, args.project and osp.join(
         args.out_dir, osp.dirname(project)))
     cfg = load_config(args.config, args.cfg_options)
     config = zoo_config(args.config, args.zoo_config)
-    metrics = select_metrics(args.metrics, args.metric_names, args.digits)
     facts = model_facts(cfg, args)
 
     from mmpose.apis import init_model
