@@ -39,7 +39,7 @@ SIGNATURES = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'BM', b'GIF8',
               b'II*\x00', b'MM\x00*', b'RIFF')
 
 
-def check_dataset_content(cfg, splits) -> None:
+def check_dataset_content(cfg, splits, images: bool = True) -> None:
     """Fail before the runner starts if a split's annotations or images are
     unusable. Run it after ``check_dataset_paths``.
 
@@ -47,12 +47,14 @@ def check_dataset_content(cfg, splits) -> None:
         cfg: the merged config.
         splits: names of the dataloaders that will run, e.g.
             ``('train', 'val')``.
+        images: also check the images (a tool that reads only the
+            annotations passes False).
     """
     for split, ds in split_datasets(cfg, splits):
-        _check_dataset(split, ds)
+        _check_dataset(split, ds, images)
 
 
-def _check_dataset(split, ds) -> None:
+def _check_dataset(split, ds, images=True) -> None:
     root = ds.get('data_root', '') or ''
     ann_file = ds.get('ann_file')
     if not ann_file or not str(ann_file).endswith('.json'):
@@ -62,9 +64,9 @@ def _check_dataset(split, ds) -> None:
     where = f'{split} annotation file {path}'
     num, _ = expected_num_keypoints(ds)
     if isinstance(data, dict):
-        records, images = coco_records(data, where, num)
+        records, names = coco_records(data, where, num)
     elif isinstance(data, list):
-        records, images = joints_records(data, where, num)
+        records, names = joints_records(data, where, num)
     else:
         raise UserError(f'{where} holds a JSON {type(data).__name__}, not '
                         'COCO-style annotations (an object with "images" '
@@ -83,8 +85,9 @@ def _check_dataset(split, ds) -> None:
         prefix = osp.join(root, prefix)
     if isinstance(data, dict):
         check_parsing(ds, data, where, prefix)
-    check_images([osp.join(prefix, name) for name in images if name],
-                 f'{split}_dataloader.dataset.data_prefix.img')
+    if images:
+        check_images([osp.join(prefix, name) for name in names if name],
+                     f'{split}_dataloader.dataset.data_prefix.img')
 
 
 def load_json(path: str, key: str):
