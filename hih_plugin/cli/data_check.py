@@ -9,6 +9,8 @@ instead of a traceback deep inside a DataLoader worker:
 - an empty annotation list;
 - an annotation whose keypoint count is not the dataset's ``num_keypoints``
   (from the dataset class's ``METAINFO`` or the config's ``metainfo``);
+- a field that is not a finite number of its shape, or a key the dataset
+  class needs (:mod:`~hih_plugin.cli.ann_check`);
 - an image that is missing, empty, or truncated.
 
 Images are checked cheaply: one ``stat`` and two small reads per image (the

@@ -18,16 +18,16 @@ from ..errors import UserError
 
 MiB = 1 << 20
 GiB = 1 << 30
-# Limits by kind of file, generous for real data. COCO's largest annotation
-# file (person_keypoints_train2017.json) is 238 MiB; a metrics file of
-# tools/test.py --out is a few hundred bytes; a training log grows with the
-# iterations logged; a checkpoint with its optimizer state is about three
-# times its weights (a few GiB for the largest MMPose models).
+# Limits by kind of file, far above real data: COCO's keypoint annotations
+# (the largest MMPose reads) are a fraction of the annotation limit; a
+# metrics file of tools/test.py --out is a few hundred bytes; a training log
+# grows with the iterations logged; a checkpoint with its optimizer state is
+# about three times its weights.
 MAX_ANNOTATION_BYTES = 2 * GiB
 MAX_METRICS_BYTES = 1 * MiB
 MAX_LOG_BYTES = 1 * GiB
 MAX_CHECKPOINT_BYTES = 16 * GiB
-MAX_IMAGE_BYTES = 1 * GiB  # 100 megapixels (the pixel limit) as a BMP: 300 MiB
+MAX_IMAGE_BYTES = 1 * GiB  # 100 megapixels (the pixel limit), uncompressed
 MAX_POINTER_BYTES = 4096  # a work dir's last_checkpoint: one path
 
 
