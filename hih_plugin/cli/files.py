@@ -116,7 +116,7 @@ def parse_json(data: bytes, path: str, what: str, fix: str = ''):
                         f'annotation, metric or log needs that{tail}'
                         ) from None
     except ValueError as err:  # an integer of more than 4300 digits
-        reason = ' '.join(str(err).split())[:120]
+        reason = ' '.join(str(err).split(':')[0].split())[:120]
         raise UserError(f'{what} {path} is not readable JSON ({reason})'
                         f'{tail}') from None
 

@@ -201,7 +201,7 @@ def test_publish_refuses_non_finite_metric(tiny, tmp_path):
 def test_publish_metric_rule(tmp_path, value):
     path = tmp_path / 'm.json'
     path.write_text(f'{{"NME": 0.05, "AUC": {value}}}')
-    with pytest.raises(UserError, match='AUC|not a JSON'):
+    with pytest.raises(UserError, match='AUC|not readable JSON'):
         publish_tool().select_metrics(str(path), None, 4)
 
 
