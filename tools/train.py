@@ -1,5 +1,6 @@
 """Train a pose model; the command line of MMPose's ``tools/train.py``."""
 import os
+import time
 
 # albumentations, which mmpose imports, checks for updates online
 if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
@@ -86,7 +87,10 @@ def main():
     # MMEngine resumes non-strictly: refuse a checkpoint of another model,
     # or one that cannot resume a run, before training starts.
     check_resume_fits(runner.model, cfg)
+    start = time.perf_counter()
     runner.train()
+    minutes = (time.perf_counter() - start) / 60
+    runner.logger.info(f'training took {minutes:.1f} min (wall time)')
 
 
 if __name__ == '__main__':

@@ -11,9 +11,14 @@ from mmpose.datasets.transforms import (GenerateTarget, GetBBoxCenterScale,
 class Batcher:
     """Turns images into model batches with MMPose's top-down transforms."""
 
-    def __init__(self, size, codec=None, padding=1.0):
-        self.transforms = [GetBBoxCenterScale(padding=padding),
+    def __init__(self, size, codec=None, padding=1.0, augment=(),
+                 flip_indices=None):
+        """``augment``: MMPose transforms run between the box and the crop
+        (random flip, box transform); a flip needs ``flip_indices``."""
+        self.transforms = [GetBBoxCenterScale(padding=padding), *augment,
                            TopdownAffine(input_size=(size, size))]
+        self.meta = {} if flip_indices is None else dict(
+            flip_indices=list(flip_indices))
         if codec is not None:
             self.transforms.append(
                 GenerateTarget(encoder=copy.deepcopy(codec)))
@@ -28,7 +33,8 @@ class Batcher:
                 bbox=np.asarray(box, np.float32)[None],
                 bbox_score=np.ones(1, np.float32),
                 keypoints=kp[None].astype(np.float32),
-                keypoints_visible=np.ones((1, len(kp)), np.float32))
+                keypoints_visible=np.ones((1, len(kp)), np.float32),
+                **self.meta)
             for t in self.transforms:
                 results = t(results)
             items.append(results)

@@ -326,3 +326,59 @@ def test_subpixel_benchmark_merges_seeds_run_apart(tmp_path):
                     tmp_path / '0' / 'results.json', tmp_path / 'other.json',
                     '--out-dir', tmp_path / 'no', check=False)
     assert proc.returncode == 2 and 'other settings (steps)' in proc.stderr
+
+
+def write_300w_folder(root, names, rng, size=160):
+    """A 300-W style folder: drawn faces as ``NAME.jpg`` beside ``NAME.pts``
+    (68 points, 1-based, as 300-W distributes them)."""
+    import cv2
+    from fixture_data import FACE_POINTS
+
+    from hih_plugin.cli import demo_data
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        img, kpts = demo_data.draw_face(size, rng)
+        cv2.imwrite(str(root / f'{name}.jpg'), img)
+        points = '\n'.join(f'{x + 1:.3f} {y + 1:.3f}'
+                           for x, y in kpts[FACE_POINTS['300w']])
+        (root / f'{name}.pts').write_text(
+            f'version: 1\nn_points: 68\n{{\n{points}\n}}\n')
+
+
+def test_subpixel_benchmark_photos_regime(tmp_path):
+    """The photos regime reads a 300-W folder through the split lists, the
+    converter and Face300WDataset, and reports FR@8 and the error per part
+    of the face; without the photographs it says why and trains nothing."""
+    names = [f'image_{i:04d}' for i in range(1, 9)]
+    write_300w_folder(tmp_path / 'photos', names, np.random.default_rng(0))
+    splits = tmp_path / 'splits'
+    splits.mkdir()
+    (splits / 'lfpw_68_train.txt').write_text('\n'.join(names[:6]) + '\n')
+    (splits / 'lfpw_68_val.txt').write_text('\n'.join(names[6:]) + '\n')
+    proc = run_tool('analysis/subpixel_benchmark.py', '--tiny', '--regime',
+                    'photos', '--photos', tmp_path / 'photos',
+                    '--photo-splits', splits, '--methods', 'msra',
+                    'hih-local', '--strides', '8', '--out-dir',
+                    tmp_path / 'out', timeout=300)
+    with open(tmp_path / 'out' / 'results.json') as f:
+        rows = json.load(f)['rows']
+    assert [r['method'] for r in rows] == [
+        'msra', 'hih-local', 'hih-local-novotes', 'hih-local-p1']
+    for r in rows:
+        assert r['regime'] == 'photos' and np.isfinite(r['nme_percent'])
+        assert 0 <= r['fr8_percent'] <= 100
+        parts = [r[f'nme_{p}'] for p in ('jaw', 'brows', 'nose', 'eyes',
+                                          'mouth')]
+        assert all(np.isfinite(parts))
+        # the per-part NMEs average (by landmark count) to the whole NME
+        counts = (17, 10, 9, 12, 20)
+        assert np.dot(parts, counts) / 68 == pytest.approx(r['nme_percent'])
+        assert sum(r[f'faces_{b}'] for b in (
+            'frontal', 'turned', 'strongly_turned')) == 2
+    assert '| 8 | hih-local | ' in proc.stdout.split('Photos:')[1]
+
+    proc = run_tool('analysis/subpixel_benchmark.py', '--tiny', '--regime',
+                    'photos', '--photos', tmp_path / 'none', '--out-dir',
+                    tmp_path / 'skipped')
+    assert 'skipping the photos regime: no photographs at' in proc.stdout
+    assert not (tmp_path / 'skipped' / 'results.json').exists()

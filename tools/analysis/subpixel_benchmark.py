@@ -33,7 +33,15 @@ own layers), its loss and its codec differ:
   of its own fixed anchor, as landmarks do in aligned face crops;
 * ``faces`` -- the 98-landmark faces of ``tools/make_demo_data.py`` under a
   random pose, cropped top-down around their landmarks' box (padding 1.25)
-  as MMPose does; NME is inter-ocular (landmarks 60 and 72).
+  as MMPose does; NME is inter-ocular (landmarks 60 and 72);
+* ``photos`` -- real face photographs with 300-W's 68 landmarks (``--photos``,
+  LFPW's training set), split by the fixed lists of
+  ``tools/dataset_converters/splits/`` and read through the project's 300-W
+  converter and MMPose's ``Face300WDataset`` (``real_faces.py``); training
+  augments with MMPose's flip (300-W's flip pairs), rotation, scaling and
+  shift; NME is inter-ocular (outer eye corners 36 and 45), with FR@8 and
+  the error per part of the face and per head turn. Without the photographs
+  the regime is skipped, saying why.
 
 Training runs through MMEngine's ``train_step`` on batches prepared by
 MMPose's own transforms (``GetBBoxCenterScale``, ``TopdownAffine``,
@@ -91,6 +99,9 @@ from hih_plugin.cli.batcher import Batcher
 from hih_plugin.cli.files import MAX_LOG_BYTES, load_json
 from hih_plugin.cli.outputs import check_output_dir, write_text
 from hih_plugin.errors import UserError
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # its sibling tools
+import real_faces  # noqa: E402  # isort:skip
 
 METHODS = ['msra', 'dark', 'simcc', 'h3r', 'hih', 'hih-local']
 # Local HIH variants: codec and head options on top of the paper's codec
@@ -191,15 +202,21 @@ LOCAL_VARIANTS = {
     'hih-local-sm4-w9': _prev(loss_weight=9., softmax_weight=4.),
     # the read-out's width; the '-p1' row (plain vote weights) of the
     # 32-channel one is the previous default
+    # the default with the integer target's sigma 0.5 cell (per stride)
+    'hih-local-sigma05': _local(sigma=0.5),
     'hih-local-c32': _local(decimal_channels=32),
     'hih-local-c128': _local(decimal_channels=128),
     'hih-local': _local(),
 }
 # Ablations, not in the default list: HIH with the decimal (CSC) loss
 # weighted 1.0 instead of the paper's 0.05, and the local variants above.
-EXTRA_METHODS = ['hih-w1'] + [m for m in LOCAL_VARIANTS if m != 'hih-local']
-REGIMES = ['anywhere', 'confined', 'faces']
-EYES = (60, 72)  # WFLW's outer eye corners, the inter-ocular distance
+EXTRA_METHODS = ['hih-w1', 'simcc-rtm'] + [
+    m for m in LOCAL_VARIANTS if m != 'hih-local']
+REGIMES = ['anywhere', 'confined', 'faces', 'photos']
+# The outer eye corners, the inter-ocular distance: WFLW's (the drawn faces)
+# and 300-W's (the photographs).
+EYES = dict(faces=(60, 72), photos=real_faces.EYES)
+FACE_REGIMES = tuple(EYES)
 
 # One distinct colour per landmark, so that the K landmarks are told apart.
 PALETTE = np.array([[230, 40, 40], [40, 200, 40], [50, 80, 240],
@@ -217,6 +234,20 @@ def parse_args():
         '--confined-radius', type=number(float, 0, 16), default=3.,
         help='confined regime: landmarks stay within this many pixels of '
         'their anchor on each axis, at a 64 px input (scaled with the input)')
+    parser.add_argument(
+        '--photos', default=real_faces.DEFAULT_PHOTOS,
+        help='photos regime: a 300-W style folder of the LFPW training set '
+        '(image_XXXX.jpg beside image_XXXX.pts)')
+    parser.add_argument(
+        '--photo-splits', default=real_faces.SPLITS, metavar='DIR',
+        help='photos regime: the folder of lfpw_68_train.txt and '
+        'lfpw_68_val.txt, the image names of each split (default: the '
+        'fixed lists of tools/dataset_converters/splits)')
+    parser.add_argument(
+        '--head-from', nargs='+', default=[], metavar='CONFIG',
+        help='also measure the codec and head of these configs (a method '
+        'named after each file), on the benchmark\'s backbone with only '
+        'the sizes fitted')
     parser.add_argument('--input-size', type=number(int, 32, 1024), default=64)
     parser.add_argument('--strides', type=number(int, 2, 16),
                         nargs='+', default=[4, 8],
@@ -263,9 +294,12 @@ def parse_args():
             raise UserError(
                 f'stride {s} must be 2, 4, 8 or 16, with the input size '
                 f'({args.input_size}) divisible by twice the stride')
-    if args.batch_size > args.num_train:
-        raise UserError(f'--batch-size {args.batch_size} is more than the '
-                        f'--num-train {args.num_train} images it draws from')
+    for path in args.head_from:
+        if not osp.isfile(path):
+            raise UserError(f'--head-from {path}: no such config file')
+        name = osp.splitext(osp.basename(path))[0]
+        HEAD_FROM[name] = path
+        args.methods = [*args.methods, name]
     if not 1 <= args.num_keypoints <= len(PALETTE):
         raise UserError(f'--num-keypoints must be in [1, {len(PALETTE)}]')
     return args
@@ -319,6 +353,11 @@ def make_faces(num, size, rng):
 def make_data(args, rng):
     """Train and test sets ``(images, landmarks, boxes)`` of the regime."""
     size, K = args.input_size, args.num_keypoints
+    if args.regime == 'photos':
+        train, test, args.flip_indices = real_faces.make_data(
+            args.photos, size, osp.join(args.out_dir, 'data'),
+            args.photo_splits)
+        return train, test
     if args.regime == 'faces':
         return (make_faces(args.num_train, size, rng),
                 make_faces(args.num_test, size, rng))
@@ -356,18 +395,26 @@ def method_model(method, size, stride, K):
                     deconv_kernel_sizes=(4, ) * n_up or None,
                     loss=dict(type='KeypointMSELoss', use_target_weight=True),
                     decoder=codec)
-    elif method == 'simcc':
-        codec = dict(type='SimCCLabel', input_size=(size, size), sigma=2.0,
-                     simcc_split_ratio=1. / stride)
+    elif method.startswith('simcc'):
+        # 'simcc': one bin per heatmap cell; 'simcc-rtm': RTMPose's face
+        # configs (2 bins a pixel, sigma 5.66 bins at 256 px) scaled to the
+        # input, whatever the stride
+        ratio, sigma = ((1. / stride, 2.0) if method == 'simcc' else
+                        (2.0, 5.66 * size / 256))
+        codec = dict(type='SimCCLabel', input_size=(size, size), sigma=sigma,
+                     simcc_split_ratio=ratio)
         head = dict(type='SimCCHead', in_channels=feat, out_channels=K,
                     input_size=(size, size),
                     in_featuremap_size=(size // 16, size // 16),
-                    simcc_split_ratio=1. / stride,
+                    simcc_split_ratio=ratio,
                     deconv_out_channels=deconvs,
                     deconv_kernel_sizes=(4, ) * n_up or None,
                     loss=dict(type='KLDiscretLoss', use_target_weight=True,
                               beta=10., label_softmax=True),
                     decoder=codec)
+    elif method in HEAD_FROM:
+        codec, head = config_head(HEAD_FROM[method], size, hm, K, feat,
+                                  deconvs)
     elif method.startswith('hih'):
         codec = dict(type='HIHHeatmap', input_size=(size, size),
                      heatmap_size=(hm, hm), decimal_size=min(8, hm // 2),
@@ -401,6 +448,31 @@ def method_model(method, size, stride, K):
                                mean=[0., 0., 0.], std=[255., 255., 255.]),
         backbone=backbone, head=head, test_cfg=dict(flip_test=False))
     return model, codec
+
+
+# Methods of --head-from: name -> the config's file.
+HEAD_FROM = {}
+
+
+def config_head(path, size, hm, K, feat, deconvs):
+    """The codec and head of the config at ``path``, with only the sizes
+    fitted to the benchmark: input and heatmap size, the head's input
+    channels (the backbone's) and its keypoint count; the deconvolutions
+    up to the heatmap stride are the benchmark's, as every method's."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(path)  # configs are code, by MMPose's convention
+    head = copy.deepcopy(cfg.model.head.to_dict())
+    if head.get('decoder') is None:
+        raise UserError(f'--head-from {path}: its head has no decoder')
+    codec = dict(head['decoder'], input_size=(size, size),
+                 heatmap_size=(hm, hm))
+    head.update(decoder=codec, in_channels=feat, out_channels=K)
+    head['deconv_out_channels'] = deconvs
+    if head['type'] == 'HIHHead':  # its deconvolutions have kernel 4
+        head['heatmaps_from_backbone'] = False
+    else:
+        head['deconv_kernel_sizes'] = (4, ) * len(deconvs or ()) or None
+    return codec, head
 
 
 def to_cells(points, centers, scales, input_size, stride):
@@ -464,15 +536,23 @@ def train_and_test(method, stride, args, regime, train, test):
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim.optimizer, lambda i: min(1., (i + 1) / warm) * 0.5 *
         (1 + np.cos(np.pi * i / args.steps)))
-    padding = 1.25 if regime == 'faces' else 1.0
-    train_batches = Batcher(size, codec, padding)
+    padding = 1.25 if regime in FACE_REGIMES else 1.0
+    if regime == 'photos':
+        # MMPose's augmentation draws from numpy's global generator
+        np.random.seed(args.seed)
+        train_batches = Batcher(size, codec, padding,
+                                augment=real_faces.augmentations(),
+                                flip_indices=args.flip_indices)
+    else:
+        train_batches = Batcher(size, codec, padding)
     order = np.random.default_rng(args.seed)
     imgs, kpts, boxes = train
     t0 = time.perf_counter()
     model.train()
     history = []
     for step in range(args.steps):
-        idx = order.choice(len(imgs), args.batch_size, replace=False)
+        idx = order.choice(len(imgs), min(args.batch_size, len(imgs)),
+                           replace=False)
         losses = model.train_step(
             train_batches(imgs[idx], kpts[idx], boxes[idx]), optim)
         sched.step()
@@ -520,7 +600,7 @@ def evaluate(model, method, stride, padding, args, regime, test):
     size = args.input_size
     model.eval()
     # the decoded integer cells come from the heatmaps the head returns
-    has_maps = method != 'simcc'
+    has_maps = not method.startswith('simcc')
     model.test_cfg['output_heatmaps'] = has_maps
     test_batches = Batcher(size, padding=padding)
     preds, centers, scales, argmax = [], [], [], []
@@ -541,15 +621,17 @@ def evaluate(model, method, stride, padding, args, regime, test):
                                             idx // hm.shape[-1]], -1))
     preds = np.stack(preds)
     err = np.linalg.norm(preds - test[1], axis=-1)
-    if regime == 'faces':
-        norm = np.linalg.norm(test[1][:, EYES[0]] - test[1][:, EYES[1]],
-                              axis=-1)[:, None]
+    if regime in FACE_REGIMES:
+        a, b = EYES[regime]
+        norm = np.linalg.norm(test[1][:, a] - test[1][:, b], axis=-1)[:, None]
     else:
         norm = size
     split = error_split(
         to_cells(preds, centers, scales, size, stride),
         to_cells(test[1], centers, scales, size, stride),
         100. * err / norm, np.stack(argmax) if has_maps else None)
+    if regime == 'photos':
+        split.update(real_faces.face_split(100. * err / norm, test[1]))
     return dict(nme_percent=100. * float((err / norm).mean()),
                 err_px_mean=float(err.mean()),
                 err_px_median=float(np.median(err)), **split)
@@ -559,11 +641,16 @@ def _fmt(value, spec='.2f'):
     return 'n/a' if value is None or value != value else f'{value:{spec}}'
 
 
+# The photos regime's split: FR@8, NME per part of the face, per head turn.
+PHOTO_KEYS = ('fr8_percent', *(f'nme_{p}' for p in real_faces.PARTS), *(
+    'nme_' + name.replace(' ', '_') for *_, name in real_faces.POSE_BINS))
+
+
 def summarise(rows):
     """Mean and spread (max - min) over seeds of each (regime, stride,
     method): NME, its ratio to MSRA's (of the same seed) and the split."""
     keys = ('nme_percent', 'ratio_to_msra', 'cell_miss_percent', 'nme_miss',
-            'nme_hit', 'argmax_miss_percent')
+            'nme_hit', 'argmax_miss_percent') + PHOTO_KEYS
     groups = {}
     for r in rows:
         key = (r['regime'], r['stride'], r['method'])
@@ -617,6 +704,18 @@ def markdown(rows, summary, args, total):
             f'{pm(r, "cell_miss_percent", ".1f")} | '
             f'{pm(r, "nme_miss")} | {pm(r, "nme_hit")} | '
             f'{pm(r, "argmax_miss_percent", ".1f")} |')
+    photos = [r for r in summary if r['regime'] == 'photos']
+    if photos:
+        names = [k[4:].replace('_', ' ') if k.startswith('nme_') else 'FR@8'
+                 for k in PHOTO_KEYS]
+        lines += ['', 'Photos: failure rate (a face\'s NME above 8%, in %), '
+                  'NME per part of the face and per head turn (the nose '
+                  'tip\'s offset from the middle of the jaw\'s ends over '
+                  'their distance: frontal below 0.1, turned below 0.2):', '',
+                  '| stride | method | ' + ' | '.join(names) + ' |',
+                  '| --- ' * (2 + len(names)) + '|']
+        lines += [f'| {r["stride"]} | {r["method"]} | ' + ' | '.join(
+            pm(r, k) for k in PHOTO_KEYS) + ' |' for r in photos]
     lines += [
         '', 'Every run:', '',
         '| regime | stride | method | seed | NME (%) | mean err (px) | '
@@ -653,16 +752,30 @@ def main():
     MMLogger.get_instance('subpixel_benchmark', log_level='WARNING')
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
+    skip = 'photos' in args.regime and real_faces.missing_reason(args.photos)
+    if skip:
+        print(f'skipping the photos regime: {skip}', flush=True)
+        args.regime = [r for r in args.regime if r != 'photos']
+        if not args.regime:
+            return
     jobs = []
     for seed, regime in ((s, r) for s in args.seeds for r in args.regime):
-        # the same data for every stride and method of a regime and seed
+        # the same data for every stride and method of a regime and seed;
+        # the photographs are the same for every seed
         rng = np.random.default_rng(seed)
         args_r = argparse.Namespace(**vars(args))
         args_r.regime, args_r.seed = regime, seed
         t1 = time.perf_counter()
-        _DATA[seed, regime] = make_data(args_r, rng)
-        print(f'{regime} seed {seed}: generated {args.num_train} train / '
-              f'{args.num_test} test images in '
+        first = (args.seeds[0], regime)
+        if regime == 'photos' and first in _DATA:
+            _DATA[seed, regime] = _DATA[first]
+        else:
+            _DATA[seed, regime] = make_data(args_r, rng)
+            # the photos' flip pairs, for the seeds after this one
+            args.flip_indices = getattr(args_r, 'flip_indices', None)
+        train, test = _DATA[seed, regime]
+        print(f'{regime} seed {seed}: {len(train[0])} train / '
+              f'{len(test[0])} test images in '
               f'{time.perf_counter() - t1:.1f}s', flush=True)
         jobs += [(method, stride, args_r) for stride in args.strides
                  for method in args.methods]
