@@ -176,9 +176,15 @@ def image_problem(path: str):
         return 'is truncated (a JPEG without its end marker)'
     if head.startswith(b'\x89PNG') and b'IEND' not in tail:
         return 'is truncated (a PNG without its IEND chunk)'
-    if not head.startswith(SIGNATURES) and cv2.imdecode(
-            np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED) is None:
-        return 'is not an image OpenCV can decode'
+    if not head.startswith(SIGNATURES):
+        try:
+            decoded = cv2.imdecode(np.fromfile(path, dtype=np.uint8),
+                                   cv2.IMREAD_UNCHANGED)
+        except cv2.error as err:  # e.g. a header OpenCV's decoder refuses
+            return ('is not an image OpenCV can decode ('
+                    f'{" ".join(str(err).split())[-120:]})')
+        if decoded is None:
+            return 'is not an image OpenCV can decode'
     return None
 
 
