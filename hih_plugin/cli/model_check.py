@@ -212,7 +212,8 @@ def _earlier_resumable(path):
     for name in os.listdir(folder):
         other = osp.join(folder, name)
         if (not name.endswith('.pth') or not osp.isfile(other)
-                or osp.realpath(other) == osp.realpath(path)):
+                or osp.realpath(other) == osp.realpath(path)
+                or osp.getsize(other) > MAX_CHECKPOINT_BYTES):
             continue
         mtime = os.stat(other).st_mtime
         if mtime <= newest:
