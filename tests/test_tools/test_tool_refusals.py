@@ -4,8 +4,9 @@ of range, malformed ``--cfg-options`` and outputs that cannot be written.
 
 Each run (conftest.run_tool) must end with exit status 2, exactly one
 ``error:`` line and no traceback, within a time bound (a FIFO read by a
-tool would block until the run is killed, and the test would fail), and
-without writing anything under the test's folder.
+tool would block until the run is killed, and the test would fail) and a
+memory bound (``/dev/zero`` read whole would fill the memory), and without
+writing anything under the test's folder.
 """
 import json
 import os
@@ -19,6 +20,8 @@ from ecosystem_utils import NO_DOWNLOAD, data_options
 CONFIG = osp.join(ROOT, 'configs', 'hih_wflw.py')
 # seconds: a refusal costs the config's load and the data check
 BOUND = 60
+# peak memory of a refusal, MiB
+MEMORY_MIB = 1024
 
 
 def files_under(folder):
@@ -52,6 +55,9 @@ def refuse(tmp, script, *args, fragments=()):
     proc = run_tool(script, *args, check=False, timeout=BOUND)
     line = assert_one_error(proc, *fragments)
     assert files_under(tmp) == before, line
+    # no file was read whole: every refusal peaked at about 485 MiB, the
+    # imports shared with the tool server (the value of proc.maxrss_kb)
+    assert proc.maxrss_kb < MEMORY_MIB << 10, line
     return line
 
 
