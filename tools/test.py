@@ -97,7 +97,7 @@ def check_outputs(args):
     """``--out`` and ``--dump``, before the test runs."""
     if args.out is not None:
         check_output_file(args.out, '--out')
-        if not args.out.lower().endswith(OUT_FORMATS):
+        if not args.out.endswith(OUT_FORMATS):  # as mmengine.dump reads it
             raise UserError(f'--out must name a {", ".join(OUT_FORMATS)} '
                             f'file, got {args.out}')
     if args.dump is not None:
