@@ -184,3 +184,15 @@ def run_tool(script, *args, timeout=600, env=None, check=True, fresh=False):
                     f'--- stdout ---\n{proc.stdout[-4000:]}\n'
                     f'--- stderr ---\n{proc.stderr[-6000:]}')
     return proc
+
+
+def assert_one_error(proc, *fragments):
+    """A tool's refusal: exit status 2, exactly one ``error:`` line holding
+    each of ``fragments``, and no traceback; returns that line."""
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith('error:')]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr + proc.stdout, proc.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]

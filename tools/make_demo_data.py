@@ -23,7 +23,6 @@ head boxes of the validation people in ``annotations/mpii_gt_val.mat``).
 It stands in for the real data in the quick start and the tests; it says
 nothing about accuracy on real images.
 """
-import argparse
 import os
 import os.path as osp
 
@@ -33,6 +32,8 @@ if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
 
 import numpy as np
 
+from hih_plugin.cli import ArgumentParser, cli_main, number
+from hih_plugin.cli.args import check_folder
 from hih_plugin.cli.demo_data import make_split, write_people
 
 # MMPose's layouts (the stock configs' data_root, ann_file, data_prefix and
@@ -50,29 +51,29 @@ LAYOUTS = {
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Write a small synthetic dataset in the format of WFLW '
         '(98 face landmarks), COCO (17 body keypoints, with person '
         'detections) or MPII (16 joints, with head boxes)')
     parser.add_argument('--dataset', choices=('wflw', 'coco', 'mpii'),
                         default='wflw')
     parser.add_argument('--out-dir', help='default: data/demo_<dataset>')
-    parser.add_argument('--num-train', type=int, default=200,
-                        help='images of the training split')
-    parser.add_argument('--num-test', type=int, default=20,
-                        help='images of the test split')
-    parser.add_argument('--image-size', type=int, default=256,
+    parser.add_argument('--num-train', type=number(int, 1, 100_000),
+                        default=200, help='images of the training split')
+    parser.add_argument('--num-test', type=number(int, 1, 100_000),
+                        default=20, help='images of the test split')
+    parser.add_argument('--image-size', type=number(int, 32, 4096),
+                        default=256,
                         help='image side (faces) or height (people)')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=number(int, 0, 2**32 - 1), default=0)
     return parser.parse_args()
 
 
+@cli_main
 def main():
     args = parse_args()
-    if args.num_train < 1 or args.num_test < 1 or args.image_size < 32:
-        raise SystemExit('error: need --num-train >= 1, --num-test >= 1 and '
-                         '--image-size >= 32')
     out_dir = args.out_dir or f'data/demo_{args.dataset}'
+    check_folder(out_dir, '--out-dir')
     rng = np.random.default_rng(args.seed)
     if args.dataset == 'wflw':
         train = make_split(out_dir, 'train', args.num_train,

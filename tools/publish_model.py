@@ -20,9 +20,7 @@ refused too, naming its key. ``--name`` must be a plain file stem, and every
 file is written inside ``--out-dir`` (through a new temporary file that is
 then renamed, so a symbolic link planted there is replaced, not followed).
 """
-import argparse
 import hashlib
-import json
 import math
 import os
 import os.path as osp
@@ -40,8 +38,9 @@ from mmengine.registry import init_default_scope
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.checkpoint import enable_safe_loader
-from hih_plugin.cli import (add_cfg_options, cli_main, leaf_datasets,
-                            load_config)
+from hih_plugin.cli import (ArgumentParser, add_cfg_options, cli_main,
+                            leaf_datasets, load_config, number)
+from hih_plugin.cli.files import MAX_METRICS_BYTES, load_json
 from hih_plugin.cli.meta_check import checked_meta
 from hih_plugin.cli.model_check import check_checkpoint_fits
 from hih_plugin.cli.outputs import new_file, write_text
@@ -92,7 +91,7 @@ TASKS = {
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Strip a checkpoint for release and write its model-zoo '
         'metafile (.yml) and results table (.md)')
     parser.add_argument('config', help='the config the model was trained '
@@ -124,7 +123,7 @@ def build_parser():
                         'metafile links <prefix><file name>')
     parser.add_argument('--log-url', help='link to the training log, shown '
                         'in the .md table')
-    parser.add_argument('--digits', type=int, default=4,
+    parser.add_argument('--digits', type=number(int, 0, 12), default=4,
                         help='decimals of the published numbers')
     parser.add_argument('--zoo-config',
                         help='the config path the zoo lists, relative to the '
@@ -148,17 +147,9 @@ def build_parser():
 
 def select_metrics(metrics_file, names, digits):
     """(zoo name, value) pairs, every value taken from the metrics JSON."""
-    try:
-        with open(metrics_file) as f:
-            metrics = json.load(f)
-    except FileNotFoundError:
-        raise UserError(f'metrics file not found: {metrics_file}. Write it '
-                        'with tools/test.py CONFIG CKPT --out FILE')
-    except (OSError, ValueError, RecursionError) as err:
-        # ValueError: not JSON, not UTF-8, or an integer too long to read
-        reason = ' '.join(str(err).split())[:200]
-        raise UserError(f'{metrics_file} is not a JSON file ({reason}); pass '
-                        'the file that tools/test.py --out wrote')
+    metrics = load_json(metrics_file, 'metrics file', MAX_METRICS_BYTES,
+                        'pass the JSON file that tools/test.py CONFIG CKPT '
+                        '--out FILE wrote')
     if not isinstance(metrics, dict) or not metrics:
         raise UserError(f'{metrics_file} holds no metrics (expected a JSON '
                         'object of name: number, as tools/test.py --out '
@@ -412,12 +403,12 @@ def main():
     enable_safe_loader()
     args = build_parser().parse_args()
     name = model_name(args)
+    metrics = select_metrics(args.metrics, args.metric_names, args.digits)
     project = f'projects/{name}/README.md'
     make_out_dir(args.out_dir, args.project and osp.join(
         args.out_dir, osp.dirname(project)))
     cfg = load_config(args.config, args.cfg_options)
     config = zoo_config(args.config, args.zoo_config)
-    metrics = select_metrics(args.metrics, args.metric_names, args.digits)
     facts = model_facts(cfg, args)
 
     from mmpose.apis import init_model

@@ -2,10 +2,12 @@
 tools/test.py.
 
 ``--out`` writes the metrics as JSON, which ``tools/publish_model.py`` reads.
+It and ``--dump`` are checked before the test runs, and written through a
+new temporary file renamed into place; metrics of which a number is NaN or
+infinite are refused (exit status 2), not written.
 """
-import argparse
+import contextlib
 import os
-import os.path as osp
 import sys
 
 # albumentations, which mmpose imports, checks for updates online
@@ -19,25 +21,41 @@ from mmengine.runner import Runner
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.checkpoint import enable_safe_loader
-from hih_plugin.cli import (add_common_args, apply_common_args,
-                            check_dataset_paths, cli_main, load_config,
-                            parse_args)
-from hih_plugin.cli.data_check import (check_dataset_content,
-                                       check_image_loading)
+from hih_plugin.cli import (ArgumentParser, add_common_args, apply_common_args,
+                            cli_main, load_config, parse_args)
 from hih_plugin.cli.dist import setup_cpu_distributed
-from hih_plugin.cli.model_check import check_checkpoint_fits
+from hih_plugin.cli.model_check import (check_checkpoint_file,
+                                        check_checkpoint_fits)
+from hih_plugin.cli.outputs import atomic_path, check_output_file
+from hih_plugin.cli.run_checks import check_finite_metrics, check_run_data
 from hih_plugin.errors import UserError
+
+# the formats mmengine.dump writes, by extension
+OUT_FORMATS = ('.json', '.yaml', '.yml', '.pkl', '.pickle')
+
+
+def is_main_rank():
+    """Rank 0 of a distributed run (torchrun's RANK), or a single run."""
+    return os.environ.get('RANK', '0') == '0'
 
 
 class SaveMetricHook(Hook):
-    """Dump the test metrics to a file once the test epoch ends."""
+    """Once the test epoch ends, refuse non-finite metrics, and dump them to
+    ``out_file`` (if given) through a temporary file renamed into place."""
 
-    def __init__(self, out_file):
+    def __init__(self, out_file=None):
         self.out_file = out_file
 
     def after_test_epoch(self, runner, metrics=None):
-        if metrics is not None:
-            mmengine.dump(metrics, self.out_file)
+        check_finite_metrics(metrics)
+        if metrics is None or not self.out_file or not is_main_rank():
+            return
+        try:
+            with atomic_path(self.out_file) as tmp:
+                mmengine.dump(metrics, tmp)
+        except OSError as err:
+            raise UserError(f'cannot write --out {self.out_file}: '
+                            f'{err.strerror}') from None
 
 
 class NonFiniteWarningHook(Hook):
@@ -63,7 +81,7 @@ class NonFiniteWarningHook(Hook):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='MMPose test (and eval) model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -75,13 +93,27 @@ def build_parser():
     return parser
 
 
-def merge_args(cfg, args):
+def check_outputs(args):
+    """``--out`` and ``--dump``, before the test runs."""
+    if args.out is not None:
+        check_output_file(args.out, '--out')
+        if not args.out.endswith(OUT_FORMATS):  # as mmengine.dump reads it
+            raise UserError(f'--out must name a {", ".join(OUT_FORMATS)} '
+                            f'file, got {args.out}')
+    if args.dump is not None:
+        check_output_file(args.dump, '--dump')
+        if not args.dump.endswith(('.pkl', '.pickle')):
+            raise UserError(f'--dump must name a .pkl file, got {args.dump}')
+
+
+def merge_args(cfg, args, dump_path=None):
+    """The config with the arguments merged; predictions are dumped to
+    ``dump_path`` (default: ``--dump``)."""
     cfg = apply_common_args(cfg, args)
     cfg.load_from = args.checkpoint
     if args.dump is not None:
-        if not args.dump.endswith(('.pkl', '.pickle')):
-            raise UserError(f'--dump must name a .pkl file, got {args.dump}')
-        dump_metric = dict(type='DumpResults', out_file_path=args.dump)
+        dump_metric = dict(type='DumpResults',
+                           out_file_path=dump_path or args.dump)
         evaluators = cfg.test_evaluator
         if not isinstance(evaluators, (list, tuple)):
             evaluators = [evaluators]
@@ -95,21 +127,23 @@ def merge_args(cfg, args):
 def main():
     enable_safe_loader()
     args = parse_args(build_parser())
-    if not osp.isfile(args.checkpoint):
-        raise UserError(f'checkpoint not found: {args.checkpoint}')
-    cfg = merge_args(load_config(args.config), args)
-    check_dataset_paths(cfg, ('test', ))
-    check_dataset_content(cfg, ('test', ))
-    check_image_loading(cfg, ('test', ))
-    cfg = setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
-    # The runner loads checkpoints non-strictly; a checkpoint of another
-    # model would be tested with random layers. Refuse it, listing the keys.
-    check_checkpoint_fits(runner.model, args.checkpoint)
-    runner.register_hook(NonFiniteWarningHook(), 'LOWEST')
-    if args.out:
+    check_checkpoint_file(args.checkpoint)
+    check_outputs(args)
+    with contextlib.ExitStack() as stack:
+        # rank 0 dumps the predictions (MMEngine's DumpResults)
+        dump = (stack.enter_context(atomic_path(args.dump))
+                if args.dump and is_main_rank() else None)
+        cfg = merge_args(load_config(args.config), args, dump)
+        check_run_data(cfg, ('test', ))
+        cfg = setup_cpu_distributed(cfg)
+        runner = Runner.from_cfg(cfg)
+        # The runner loads checkpoints non-strictly; a checkpoint of another
+        # model would be tested with random layers. Refuse it, listing the
+        # keys.
+        check_checkpoint_fits(runner.model, args.checkpoint)
+        runner.register_hook(NonFiniteWarningHook(), 'LOWEST')
         runner.register_hook(SaveMetricHook(args.out), 'LOWEST')
-    runner.test()
+        runner.test()
 
 
 if __name__ == '__main__':

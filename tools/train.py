@@ -1,7 +1,5 @@
 """Train a pose model; the command line of MMPose's ``tools/train.py``."""
-import argparse
 import os
-import os.path as osp
 import time
 
 # albumentations, which mmpose imports, checks for updates online
@@ -12,18 +10,16 @@ from mmengine.runner import Runner
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.checkpoint import enable_safe_loader
-from hih_plugin.cli import (add_common_args, apply_common_args,
-                            check_dataset_paths, cli_main, load_config,
-                            parse_args)
-from hih_plugin.cli.data_check import (check_dataset_content,
-                                       check_image_loading)
+from hih_plugin.cli import (ArgumentParser, add_common_args, apply_common_args,
+                            cli_main, load_config, parse_args)
 from hih_plugin.cli.dist import setup_cpu_distributed
-from hih_plugin.cli.model_check import check_resume_fits
+from hih_plugin.cli.model_check import check_resume_fits, resume_source
+from hih_plugin.cli.run_checks import check_run_data
 from hih_plugin.errors import UserError
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description='Train a pose model')
+    parser = ArgumentParser(description='Train a pose model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
@@ -81,14 +77,11 @@ def main():
     enable_safe_loader()
     args = parse_args(build_parser())
     cfg = merge_args(load_config(args.config), args)
-    check_dataset_paths(cfg, ('train', 'val'))
-    check_dataset_content(cfg, ('train', 'val'))
-    check_image_loading(cfg, ('train', 'val'))
+    check_run_data(cfg, ('train', 'val'))
     if args.amp and not amp_device_available():
         raise UserError('--amp needs a GPU (CUDA, NPU, MLU or MUSA), and '
                         'none is available; drop --amp to train in float32')
-    if args.resume not in (None, 'auto') and not osp.isfile(args.resume):
-        raise UserError(f'checkpoint to resume from not found: {args.resume}')
+    resume_source(cfg)  # the work dir's last_checkpoint, the checkpoint
     cfg = setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     # MMEngine resumes non-strictly: refuse a checkpoint of another model,

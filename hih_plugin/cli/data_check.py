@@ -9,6 +9,8 @@ instead of a traceback deep inside a DataLoader worker:
 - an empty annotation list;
 - an annotation whose keypoint count is not the dataset's ``num_keypoints``
   (from the dataset class's ``METAINFO`` or the config's ``metainfo``);
+- a field that is not a finite number of its shape, or a key the dataset
+  class needs (:mod:`~hih_plugin.cli.ann_check`);
 - an image that is missing, empty, or truncated.
 
 Images are checked cheaply: one ``stat`` and two small reads per image (the
@@ -21,16 +23,17 @@ MMPose's COCO-style JSON (``images`` + ``annotations``) and MPII's list of
 ``joints`` are only checked for being valid JSON.
 """
 import copy
-import json
-import math
 import os
 import os.path as osp
+import stat
 
 import cv2
 import numpy as np
 
 from ..datasets.image_check import image_size_problem
 from ..errors import DATA_PREP_DOC, UserError
+from . import files
+from .ann_check import check_parsing, coco_records, joints_records
 from .path_check import split_datasets
 
 TAIL = 1024  # bytes read from the end of each image
@@ -38,7 +41,7 @@ SIGNATURES = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'BM', b'GIF8',
               b'II*\x00', b'MM\x00*', b'RIFF')
 
 
-def check_dataset_content(cfg, splits) -> None:
+def check_dataset_content(cfg, splits, images: bool = True) -> None:
     """Fail before the runner starts if a split's annotations or images are
     unusable. Run it after ``check_dataset_paths``.
 
@@ -46,12 +49,14 @@ def check_dataset_content(cfg, splits) -> None:
         cfg: the merged config.
         splits: names of the dataloaders that will run, e.g.
             ``('train', 'val')``.
+        images: also check the images (a tool that reads only the
+            annotations passes False).
     """
     for split, ds in split_datasets(cfg, splits):
-        _check_dataset(split, ds)
+        _check_dataset(split, ds, images)
 
 
-def _check_dataset(split, ds) -> None:
+def _check_dataset(split, ds, images=True) -> None:
     root = ds.get('data_root', '') or ''
     ann_file = ds.get('ann_file')
     if not ann_file or not str(ann_file).endswith('.json'):
@@ -61,9 +66,9 @@ def _check_dataset(split, ds) -> None:
     where = f'{split} annotation file {path}'
     num, _ = expected_num_keypoints(ds)
     if isinstance(data, dict):
-        records, images = _coco_records(data, where, num)
+        records, names = coco_records(data, where, num)
     elif isinstance(data, list):
-        records, images = _joints_records(data, where)
+        records, names = joints_records(data, where, num)
     else:
         raise UserError(f'{where} holds a JSON {type(data).__name__}, not '
                         'COCO-style annotations (an object with "images" '
@@ -80,161 +85,20 @@ def _check_dataset(split, ds) -> None:
     prefix = (ds.get('data_prefix') or {}).get('img', '') or ''
     if root and not osp.isabs(prefix):
         prefix = osp.join(root, prefix)
-    check_images([osp.join(prefix, name) for name in images if name],
-                 f'{split}_dataloader.dataset.data_prefix.img')
-
-
-def _bad_entry(where, what, problem):
-    return UserError(f'{where}: {what} {problem}; fix or remove that entry, '
-                     f'or regenerate the file ({DATA_PREP_DOC})')
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _coco_records(data, where, num):
-    """``(records, image files)`` of a COCO-style file, after checking its
-    types and shapes, its image ids and its coordinates."""
-    images, anns = data.get('images'), data.get('annotations')
-    for key, value in (('images', images), ('annotations', anns)):
-        if not isinstance(value, list):
-            raise UserError(
-                f'{where} has no "{key}" list, so it is not COCO-style '
-                f'annotations as MMPose reads them; regenerate it with the '
-                f'dataset converter ({DATA_PREP_DOC})')
-    files, sizes = {}, {}
-    for i, img in enumerate(images):
-        what = f'image entry {i}'
-        if not isinstance(img, dict):
-            raise _bad_entry(where, what, f'is a {type(img).__name__}, not '
-                             'an object')
-        img_id, name = img.get('id'), img.get('file_name')
-        if isinstance(img_id, (bool, float)) or not isinstance(
-                img_id, (int, str)) or not isinstance(name, str):
-            raise _bad_entry(where, what, 'has no integer "id" and string '
-                             '"file_name"')
-        if img_id in files:
-            raise _bad_entry(where, what, f'repeats image id {img_id!r} of '
-                             f'{files[img_id]}: annotations would be paired '
-                             'with the wrong image')
-        files[img_id] = name
-        w, h = img.get('width'), img.get('height')
-        if _is_number(w) and _is_number(h) and w > 0 and h > 0:
-            sizes[img_id] = max(w, h)
-    records, names, kpts, reach = [], [], [], []
-    for i, ann in enumerate(anns):
-        what = f'annotation entry {i}'
-        if not isinstance(ann, dict):
-            raise _bad_entry(where, what, f'is a {type(ann).__name__}, not '
-                             'an object')
-        what = f'annotation {ann.get("id", "")!s:.40} (entry {i})'
-        if ann.get('image_id') not in files:
-            raise _bad_entry(where, what, f'refers to image_id '
-                             f'{ann.get("image_id")!r:.40}, which "images" '
-                             'does not list')
-        points = ann.get('keypoints')
-        if not isinstance(points, list) or len(points) % 3:
-            raise _bad_entry(where, what, 'has no "keypoints" list of x, y, '
-                             'visibility triples')
-        for key in ('bbox', 'center'):
-            box = ann.get(key)
-            if box is not None and not (
-                    isinstance(box, list) and all(map(_is_number, box))
-                    and all(map(math.isfinite, box))):
-                raise _bad_entry(where, what, f'has a "{key}" that is not '
-                                 'a list of finite numbers')
-        records.append((ann.get('id', i), len(points) / 3))
-        names.append(files[ann['image_id']])
-        if len(points) == 3 * (num or len(anns[0].get('keypoints'))):
-            kpts.append(points)
-            reach.append(sizes.get(ann['image_id'], 0))
-    if kpts:
-        _check_coordinates(where, anns, kpts, reach)
-    return records, names
-
-
-# Without the image size, coordinates beyond this many pixels are absurd.
-MAX_COORD = 1e5
-
-
-def _check_coordinates(where, anns, kpts, reach):
-    """Keypoints are numbers, finite, and within one image size of the
-    image (or ``MAX_COORD`` where the size is unknown)."""
-    try:
-        arr = np.array(kpts)
-    except ValueError:  # nested lists of unequal lengths
-        arr = np.array([None])
-    if arr.dtype.kind not in 'iuf':
-        for points in kpts:
-            if not all(map(_is_number, points)):
-                raise _bad_entry(where, _ann_name(anns, points),
-                                 'has keypoints that are not numbers')
-        arr = np.array(kpts, dtype=np.float64)  # ints beyond int64
-    xy = arr.reshape(len(arr), -1, 3)[:, :, :2].astype(np.float64)
-    size = np.array(reach, dtype=np.float64)[:, None, None]
-    low = np.where(size > 0, -size, -MAX_COORD)
-    high = np.where(size > 0, 2 * size, MAX_COORD)
-    ok = np.isfinite(xy) & (xy >= low) & (xy <= high)
-    if not ok.all():
-        row, kpt, _ = np.argwhere(~ok)[0]
-        x, y = xy[row, kpt]
-        raise _bad_entry(where, _ann_name(anns, kpts[row]),
-                         f'has keypoint {kpt} at ({x:g}, {y:g}): not finite, '
-                         'or more than one image size outside the image')
-
-
-def _ann_name(anns, points):
-    i = next(i for i, ann in enumerate(anns)
-             if isinstance(ann, dict) and ann.get('keypoints') is points)
-    return f'annotation {anns[i].get("id", "")!s:.40} (entry {i})'
-
-
-def _joints_records(data, where):
-    """``(records, image files)`` of a list of samples with ``joints``
-    (MPII's format); ``(None, None)`` for a list of another format."""
-    if not data:
-        return [], []
-    if not all(isinstance(r, dict) and 'joints' in r for r in data):
-        if any(isinstance(r, dict) and 'joints' in r for r in data):
-            i = next(i for i, r in enumerate(data)
-                     if not (isinstance(r, dict) and 'joints' in r))
-            raise _bad_entry(where, f'sample {i}', 'is not an object with '
-                             '"joints"')
-        return None, None
-    for i, r in enumerate(data):
-        joints = r['joints']
-        if not isinstance(joints, list) or not all(
-                isinstance(j, list) and len(j) == 2
-                and all(map(_is_number, j)) for j in joints):
-            raise _bad_entry(where, f'sample {i}', 'has "joints" that are '
-                             'not a list of [x, y] numbers')
-        if not all(math.isfinite(c) and abs(c) <= MAX_COORD
-                   for j in joints for c in j):
-            raise _bad_entry(where, f'sample {i}', 'has joints that are not '
-                             f'finite or beyond {MAX_COORD:g} pixels')
-        if not isinstance(r.get('image'), str):
-            raise _bad_entry(where, f'sample {i}', 'has no string "image"')
-    return ([(i, len(r['joints'])) for i, r in enumerate(data)],
-            [r['image'] for r in data])
+    if isinstance(data, dict):
+        check_parsing(ds, data, where, prefix)
+    if images:
+        check_images([osp.join(prefix, name) for name in names if name],
+                     f'{split}_dataloader.dataset.data_prefix.img')
 
 
 def load_json(path: str, key: str):
-    """``json.load`` with a one-line error naming the file and position."""
-    try:
-        with open(path, encoding='utf-8') as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise UserError(
-            f'annotation file {path} is not valid JSON: {err.msg} at line '
-            f'{err.lineno} column {err.colno}; repair it or regenerate it '
-            f'with the dataset converter ({DATA_PREP_DOC}), or set {key}'
-        ) from None
-    except UnicodeDecodeError as err:
-        raise UserError(
-            f'annotation file {path} is not UTF-8 JSON text ({err.reason} '
-            f'at byte {err.start}); regenerate it with the dataset '
-            f'converter ({DATA_PREP_DOC}), or set {key}') from None
+    """The annotation file's JSON, read as data (:func:`files.load_json`),
+    with a one-line error naming the file, the position and the fix."""
+    return files.load_json(
+        path, 'annotation file', files.MAX_ANNOTATION_BYTES,
+        f'repair it or regenerate it with the dataset converter '
+        f'({DATA_PREP_DOC}), or set {key}')
 
 
 def expected_num_keypoints(ds):
@@ -285,13 +149,19 @@ def check_images(paths, key: str) -> None:
 def image_problem(path: str):
     """What is wrong with the image file at ``path``, or None."""
     try:
-        size = os.stat(path).st_size
+        st = os.stat(path)
     except FileNotFoundError:
         return 'is missing'
     except OSError as err:
         return f'cannot be read ({err.strerror})'
+    size = st.st_size
+    if not stat.S_ISREG(st.st_mode):  # never opened: a FIFO would block
+        return 'is not a regular file (a folder, FIFO, device or socket)'
     if size == 0:
         return 'is empty (0 bytes)'
+    if size > files.MAX_IMAGE_BYTES:
+        return (f'is {size} bytes, more than the {files.MAX_IMAGE_BYTES} an '
+                'image may have')
     try:
         with open(path, 'rb') as f:
             head = f.read(16)
@@ -306,9 +176,15 @@ def image_problem(path: str):
         return 'is truncated (a JPEG without its end marker)'
     if head.startswith(b'\x89PNG') and b'IEND' not in tail:
         return 'is truncated (a PNG without its IEND chunk)'
-    if not head.startswith(SIGNATURES) and cv2.imdecode(
-            np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED) is None:
-        return 'is not an image OpenCV can decode'
+    if not head.startswith(SIGNATURES):
+        try:
+            decoded = cv2.imdecode(np.fromfile(path, dtype=np.uint8),
+                                   cv2.IMREAD_UNCHANGED)
+        except cv2.error as err:  # e.g. a header OpenCV's decoder refuses
+            return ('is not an image OpenCV can decode ('
+                    f'{" ".join(str(err).split())[-120:]})')
+        if decoded is None:
+            return 'is not an image OpenCV can decode'
     return None
 
 

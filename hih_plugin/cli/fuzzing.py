@@ -18,6 +18,7 @@ import time
 from collections import Counter
 
 from ..errors import UserError
+from .args import ArgumentParser, number
 from .outputs import check_output_file, write_text
 
 
@@ -30,11 +31,12 @@ def _alarm(signum, frame):
 
 
 def fuzz_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--budget', type=float, default=60,
-                        help='seconds of fuzzing')
-    parser.add_argument('--case-seconds', type=int, default=10,
+    parser = ArgumentParser(description=description)
+    parser.add_argument('--seed', type=number(int, 0, 2**32 - 1), default=0)
+    parser.add_argument('--budget', type=number(float, 0.1, 86400),
+                        default=60, help='seconds of fuzzing')
+    parser.add_argument('--case-seconds', type=number(int, 1, 3600),
+                        default=10,
                         help='a case taking more CPU seconds than this, or '
                         'waiting 6 times as long, is a bug')
     parser.add_argument('--out', help='also write the summary here')
@@ -42,10 +44,7 @@ def fuzz_parser(description: str) -> argparse.ArgumentParser:
 
 
 def check_fuzz_args(args) -> None:
-    """Ranges of the shared options; the summary path before the work."""
-    if not (0 < args.budget <= 86400 and 1 <= args.case_seconds <= 3600):
-        raise UserError('--budget must be in (0, 86400] seconds and '
-                        '--case-seconds in [1, 3600]')
+    """The summary path, checked before the work."""
     if args.out:
         args.out = check_output_file(args.out)
 

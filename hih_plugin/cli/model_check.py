@@ -14,10 +14,11 @@ import re
 
 import torch
 from mmengine.model import is_model_wrapper
-from mmengine.runner import find_latest_checkpoint
 
 from ..checkpoint import load_file
 from ..errors import CheckpointError, UserError
+from .files import (MAX_CHECKPOINT_BYTES, MAX_POINTER_BYTES,
+                    check_regular_file, read_bounded)
 
 # How many names of each kind of mismatch the error lists before "... and N
 # more": enough to recognise the other model, short enough to read.
@@ -31,7 +32,44 @@ def read_checkpoint(path: str) -> dict:
     Returns the checkpoint as a dict with a ``state_dict`` entry; a bare
     state dict (as ``torch.save(model.state_dict())`` writes) is wrapped.
     """
+    check_checkpoint_file(path)
     return as_checkpoint(load_file(path, map_location='cpu'), path)
+
+
+def check_checkpoint_file(path: str) -> None:
+    """Refuse a checkpoint path that is not a regular file of at most
+    ``MAX_CHECKPOINT_BYTES``, before anything opens it."""
+    check_regular_file(path, 'checkpoint', MAX_CHECKPOINT_BYTES,
+                       'pass a .pth file written by torch.save')
+
+
+def resume_source(cfg):
+    """The checkpoint a run of ``cfg`` resumes from, as MMEngine's runner
+    picks it: ``cfg.load_from``, or with ``cfg.resume`` alone the one the
+    work dir's ``last_checkpoint`` names; None when the run starts anew.
+
+    The ``last_checkpoint`` file is checked whenever it exists (the runner
+    reads it to resume, and rewrites it at every checkpoint): a FIFO there
+    would block the run, a device fill the memory. The checkpoint itself
+    must be a regular file of bounded size. Call it before the runner
+    starts.
+    """
+    pointer = osp.join(cfg.work_dir, 'last_checkpoint')
+    named = None
+    if osp.lexists(pointer):
+        fix = ('delete it to start a new run, or resume from a checkpoint '
+               'with --resume PATH')
+        text = read_bounded(pointer, 'the work dir\'s last_checkpoint',
+                            MAX_POINTER_BYTES, fix)
+        named = text.decode('utf-8', 'replace').strip()
+        if not named or not named.isprintable():
+            raise UserError(f'{pointer} names no checkpoint path; {fix}')
+    if not cfg.get('resume'):
+        return None
+    path = cfg.get('load_from') or named
+    if path:
+        check_checkpoint_file(path)
+    return path
 
 
 def as_checkpoint(ckpt, path):
@@ -125,9 +163,7 @@ def check_resume_fits(model: torch.nn.Module, cfg) -> None:
     fit the model (as for testing) and hold what resuming restores: the
     epoch and iteration in ``meta`` and the ``message_hub``.
     """
-    if not cfg.get('resume'):
-        return
-    path = cfg.get('load_from') or find_latest_checkpoint(cfg.work_dir)
+    path = resume_source(cfg)
     if path is None:
         return  # MMEngine starts a new run
     try:
@@ -176,7 +212,8 @@ def _earlier_resumable(path):
     for name in os.listdir(folder):
         other = osp.join(folder, name)
         if (not name.endswith('.pth') or not osp.isfile(other)
-                or osp.realpath(other) == osp.realpath(path)):
+                or osp.realpath(other) == osp.realpath(path)
+                or osp.getsize(other) > MAX_CHECKPOINT_BYTES):
             continue
         mtime = os.stat(other).st_mtime
         if mtime <= newest:

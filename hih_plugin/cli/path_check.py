@@ -10,6 +10,7 @@ import os.path as osp
 from mmengine.config import Config
 
 from ..errors import DATA_PREP_DOC, UserError
+from .files import MAX_ANNOTATION_BYTES, check_regular_file
 
 
 def leaf_datasets(dataset):
@@ -62,11 +63,10 @@ def check_dataset_paths(cfg: Config, splits) -> None:
             if not name:
                 continue
             path = osp.join(root, name) if under_root else name
-            if not osp.isfile(path):
-                raise UserError(
-                    f'{split} {key} not found: {path}. Prepare the '
-                    f'dataset as described in {DATA_PREP_DOC}, or set '
-                    f'{split}_dataloader.dataset.{key}')
+            check_regular_file(
+                path, f'{split} {key}', MAX_ANNOTATION_BYTES,
+                f'prepare the dataset as described in {DATA_PREP_DOC}, or '
+                f'set {split}_dataloader.dataset.{key}')
     for split in splits:
         check_evaluator_files(cfg, split)
     if 'train' in splits:
@@ -124,10 +124,10 @@ def check_evaluator_files(cfg: Config, split: str) -> None:
     datasets = list(leaf_datasets(loader.get('dataset')))
     for metric in _evaluator_cfgs(evaluator):
         ann_file = metric.get('ann_file')
-        if ann_file and '://' not in ann_file and not osp.isfile(ann_file):
-            raise UserError(
-                f'{split} evaluator {metric.get("type")} ann_file not found: '
-                f'{ann_file}. Prepare the dataset as described in '
+        if ann_file and '://' not in ann_file:
+            check_regular_file(
+                ann_file, f'{split} evaluator {metric.get("type")} ann_file',
+                MAX_ANNOTATION_BYTES, f'prepare the dataset as described in '
                 f'{DATA_PREP_DOC}, or set {split}_evaluator.ann_file=PATH')
         if _needs_head_boxes(metric) and not all(
                 ds.get('headbox_file') for ds in datasets):

@@ -5,7 +5,7 @@ import os
 import os.path as osp
 
 import pytest
-from conftest import ROOT, fixture_dir, run_tool
+from conftest import ROOT, assert_one_error, fixture_dir, run_tool
 from mmengine.config import Config
 from tool_options import ONE_THREAD, as_cli, tiny_model_options
 
@@ -108,3 +108,45 @@ def test_missing_split_file_is_named(wflw, tmp_path):
     missing = root / 'annotations' / 'face_landmarks_wflw_test_blur.json'
     assert f'blur split file not found: {missing}' in line
     assert 'README.md, section "Data preparation"' in line
+
+
+def split_root(wflw, tmp_path, change=None):
+    """A data root of links to the fixture's split files; ``change`` edits
+    the first annotation of the blur split, written as a file of its own."""
+    root = tmp_path / 'wflw'
+    (root / 'annotations').mkdir(parents=True)
+    os.symlink(wflw['root'] / 'images', root / 'images')
+    for path in (wflw['root'] / 'annotations').iterdir():
+        os.symlink(path, root / 'annotations' / path.name)
+    blur = root / 'annotations' / 'face_landmarks_wflw_test_blur.json'
+    if change:
+        data = json.loads(blur.read_text())
+        change(data['annotations'][0])
+        blur.unlink()
+        blur.write_text(json.dumps(data))
+    return root, blur
+
+
+def test_split_files_get_the_test_tools_checks(wflw, tmp_path):
+    """A NaN in one split stops the tool before any split runs, as
+    tools/test.py would stop, and nothing is written."""
+    root, blur = split_root(
+        wflw, tmp_path, lambda ann: ann.update(scale=float('nan')))
+    out = tmp_path / 'out'
+    proc = run_tool('analysis/face_eval.py', CONFIG, wflw['ckpt'],
+                    '--data-root', root, '--out-dir', out,
+                    '--cfg-options', *wflw['opts'], check=False, timeout=60)
+    assert_one_error(proc, str(blur), '"scale" nan, not a positive finite')
+    assert not list(out.iterdir())
+    assert 'NME' not in proc.stdout  # no split was tested
+
+
+def test_output_that_is_a_folder_is_refused_before_the_run(wflw, tmp_path):
+    root, _ = split_root(wflw, tmp_path)
+    out = tmp_path / 'out'
+    (out / 'face_eval.md').mkdir(parents=True)
+    proc = run_tool('analysis/face_eval.py', CONFIG, wflw['ckpt'],
+                    '--data-root', root, '--out-dir', out,
+                    '--cfg-options', *wflw['opts'], check=False, timeout=60)
+    assert_one_error(proc, f'{out / "face_eval.md"} is a directory')
+    assert sorted(p.name for p in out.iterdir()) == ['face_eval.md']

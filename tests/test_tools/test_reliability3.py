@@ -201,7 +201,7 @@ def test_publish_refuses_non_finite_metric(tiny, tmp_path):
 def test_publish_metric_rule(tmp_path, value):
     path = tmp_path / 'm.json'
     path.write_text(f'{{"NME": 0.05, "AUC": {value}}}')
-    with pytest.raises(UserError, match='AUC|not a JSON'):
+    with pytest.raises(UserError, match='AUC|not readable JSON'):
         publish_tool().select_metrics(str(path), None, 4)
 
 
@@ -354,10 +354,13 @@ def test_no_validate_drops_val_after_cfg_options():
 
 
 # ------------------------------------------- the rules, in process (fast)
+FACE = dict(center=[50, 40], scale=0.3, num_keypoints=98, iscrowd=0)
 BASE = dict(images=[dict(id=1, file_name='a.jpg', width=100, height=80),
                     dict(id=2, file_name='b.jpg', width=100, height=80)],
-            annotations=[dict(id=7, image_id=1, keypoints=[1, 2, 2] * 98),
-                         dict(id=8, image_id=2, keypoints=[3, 4, 2] * 98)])
+            annotations=[dict(id=7, image_id=1, keypoints=[1, 2, 2] * 98,
+                              **FACE),
+                         dict(id=8, image_id=2, keypoints=[3, 4, 2] * 98,
+                              **FACE)])
 
 
 def _with(change):
@@ -382,8 +385,30 @@ def _with(change):
     (lambda d: d['annotations'][0]['keypoints'].__setitem__(
         4, float('nan')), 'annotation 7 (entry 0) has keypoint 1 at (1, nan)'),
     (lambda d: d['annotations'][0].update(bbox=[0, 0, 'x', 1]),
-     '"bbox" that is not'),
+     '"bbox" [0, 0, \'x\', 1], not a list of 4 finite numbers'),
     (lambda d: d['images'][0].update(file_name=None), 'image entry 0'),
+    # non-finite numbers and shapes of the fields MMPose's datasets read
+    (lambda d: d['annotations'][1].update(scale=float('nan')),
+     '(entry 1) has "scale" nan, not a positive finite number'),
+    (lambda d: d['annotations'][1].update(scale=[1.0, 1.0]),
+     'has "scale" [1.0, 1.0], not a positive finite number'),
+    (lambda d: d['annotations'][0].update(center=[1, float('inf')]),
+     'has "center" [1, inf], not a list of 2 finite numbers'),
+    (lambda d: d['annotations'][0].update(center=[1, 2, 3]),
+     'has "center" [1, 2, 3], not a list of 2'),
+    (lambda d: d['annotations'][0].update(bbox=[0, 0, 1]),
+     'has "bbox" [0, 0, 1], not a list of 4'),
+    (lambda d: d['annotations'][0].update(num_keypoints=99),
+     'has "num_keypoints" 99, not a whole number from 0 to the keypoint'),
+    (lambda d: d['annotations'][0].update(num_keypoints=1.5),
+     'has "num_keypoints" 1.5'),
+    (lambda d: d['images'][1].update(height=float('nan')),
+     'image entry 1 has a "width" or "height" that is not a positive'),
+    # a key the dataset class reads and the file lacks: its own parser,
+    # named with the entry
+    (lambda d: d['annotations'][1].pop('iscrowd'),
+     'annotation 8 (entry 1) cannot be read by WFLWDataset (KeyError: '
+     "'iscrowd')"),
 ])
 def test_annotation_rules(tmp_path, change, fragment):
     from mmengine.config import Config

@@ -30,7 +30,6 @@ Example::
         --out docs/results/codec_speed_1thread.json
     python tools/analysis/benchmark_codecs.py --threads 1 --against f1da425
 """
-import argparse
 import io
 import json
 import os
@@ -57,22 +56,28 @@ KINDS = ('encode', 'decode_loop', 'batch_decode')
 
 
 def parse_args():
+    from hih_plugin.cli import ArgumentParser, number
     from hih_plugin.cli.codec_analysis import PRESETS
-    parser = argparse.ArgumentParser(description='Benchmark codec speed')
+    parser = ArgumentParser(description='Benchmark codec speed')
     parser.add_argument(
         '--codecs', nargs='+', default=DEFAULT_CODECS,
         help='preset names (' + ', '.join(PRESETS) + ') or configs with a '
         '`codec` dict; `msra` is always added as the reference')
-    parser.add_argument('--num-keypoints', type=int, default=98)
-    parser.add_argument('--input-size', type=int, default=256)
-    parser.add_argument('--heatmap-size', type=int, default=64)
-    parser.add_argument('--batch-size', type=int, default=64,
+    parser.add_argument('--num-keypoints', type=number(int, 1, 1000),
+                        default=98)
+    parser.add_argument('--input-size', type=number(int, 8, 4096),
+                        default=256)
+    parser.add_argument('--heatmap-size', type=number(int, 1, 1024),
+                        default=64)
+    parser.add_argument('--batch-size', type=number(int, 1, 4096),
+                        default=64,
                         help='batch size of the decode benchmark')
-    parser.add_argument('--encode-instances', type=int, default=64,
+    parser.add_argument('--encode-instances', type=number(int, 1, 10**5),
+                        default=64,
                         help='instances encoded per repeat')
-    parser.add_argument('--repeats', type=int, default=7,
+    parser.add_argument('--repeats', type=number(int, 1, 1000), default=7,
                         help='repeats; the median is reported')
-    parser.add_argument('--threads', type=int, default=None,
+    parser.add_argument('--threads', type=number(int, 1, 1024), default=None,
                         help='torch threads (default: torch default)')
     parser.add_argument(
         '--clock', choices=sorted(CLOCKS), default='cpu',
@@ -84,7 +89,7 @@ def parse_args():
         '--against', metavar='REF',
         help='also time the codecs of another checkout, in the same run: '
         'a directory holding one, or a git revision of this repository')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=number(int, 0, 2**32 - 1), default=0)
     parser.add_argument('--out', help='write the results as JSON here')
     return parser.parse_args()
 
@@ -394,11 +399,15 @@ def main():
     import hih_plugin
     from hih_plugin.cli import cli_main
     from hih_plugin.cli.codec_analysis import load_codec_cfg
+    from hih_plugin.cli.outputs import check_output_file, write_text
     from hih_plugin.errors import UserError
 
     @cli_main
     def run():
         args = parse_args()
+        if args.out:  # before the minutes of timing
+            check_output_file(args.out)
+            check_output_file(osp.splitext(args.out)[0] + '.md')
         if args.threads:
             torch.set_num_threads(args.threads)
         names = list(dict.fromkeys(['msra', *args.codecs]))
@@ -450,10 +459,8 @@ def main():
                 against=args.against,
                 load_average_before=load[0], load_average_after=load[1],
                 command=command)
-            with open(args.out, 'w') as f:
-                json.dump(out, f, indent=1)
-            with open(osp.splitext(args.out)[0] + '.md', 'w') as f:
-                f.write(md)
+            write_text(args.out, json.dumps(out, indent=1))
+            write_text(osp.splitext(args.out)[0] + '.md', md)
             print(f'wrote {args.out}')
 
     run()

@@ -18,7 +18,6 @@ For each split it runs MMEngine's test loop with the config's ``NME`` and a
 ``face_eval.json``, ``face_eval.md`` (NME %, FR@10 %, AUC@10 per split) and
 ``face_eval_ced.png`` (the cumulative error distribution of every split).
 """
-import argparse
 import copy
 import json
 import os
@@ -33,10 +32,17 @@ import numpy as np
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.checkpoint import enable_safe_loader
-from hih_plugin.cli import (add_cfg_options, cli_main, leaf_datasets,
-                            load_config)
-from hih_plugin.cli.model_check import check_checkpoint_fits
+from hih_plugin.cli import (ArgumentParser, add_cfg_options, cli_main,
+                            leaf_datasets, load_config, number)
+from hih_plugin.cli.files import MAX_ANNOTATION_BYTES, check_regular_file
+from hih_plugin.cli.model_check import (check_checkpoint_file,
+                                        check_checkpoint_fits)
+from hih_plugin.cli.outputs import (atomic_path, check_output_dir,
+                                    check_output_file, write_text)
+from hih_plugin.cli.run_checks import check_finite_metrics, check_run_data
 from hih_plugin.errors import DATA_PREP_DOC, UserError
+
+OUTPUTS = ('face_eval.json', 'face_eval.md', 'face_eval_ced.png')
 
 _WFLW = 'annotations/face_landmarks_wflw_test{}.json'
 _300W = 'annotations/face_landmarks_300w_{}.json'
@@ -62,7 +68,7 @@ SPLITS = {
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='NME, FR and AUC on every standard test split of a '
         'face dataset, with CED curves')
     parser.add_argument('config', help='the face model config')
@@ -71,7 +77,7 @@ def build_parser():
                         "the config's test_dataloader.dataset.data_root")
     parser.add_argument('--out-dir', help='where the table and the plot '
                         'go; default: work_dirs/face_eval/<config name>')
-    parser.add_argument('--thr', type=float, default=0.1,
+    parser.add_argument('--thr', type=number(float, 0.001, 1), default=0.1,
                         help='failure threshold and AUC limit on per-image '
                         'NME (default 0.1: FR@10, AUC@10)')
     add_cfg_options(
@@ -107,20 +113,19 @@ def split_files(ds_type, root):
                         f'{", ".join(SPLITS)}, not of {ds_type}')
     splits = [(name, osp.join(root, rel)) for name, rel in SPLITS[ds_type]]
     for name, path in splits:
-        if not osp.isfile(path):
-            raise UserError(
-                f'{name} split file not found: {path}; get it as described '
-                f'in {DATA_PREP_DOC}, or point --data-root at the dataset')
+        check_regular_file(
+            path, f'{name} split file', MAX_ANNOTATION_BYTES,
+            f'get it as described in {DATA_PREP_DOC}, or point --data-root '
+            'at the dataset')
     return splits
 
 
-def evaluate(cfg, checkpoint, splits, thr):
-    """{split: (metrics, per-image NME)}, each split tested by MMEngine's
-    runner as tools/test.py does."""
-    from mmengine.runner import Runner
-
+def split_configs(cfg, checkpoint, splits, thr):
+    """[(split, config)]: the config testing each split file with the
+    config's ``NME`` and a ``FailureRateAUC``, its data checked as
+    tools/test.py checks it, before any split runs."""
     norm = norm_args(cfg.test_evaluator)
-    results = {}
+    configs = []
     for name, path in splits:
         split_cfg = copy.deepcopy(cfg)
         tested_dataset(split_cfg).ann_file = path
@@ -128,11 +133,24 @@ def evaluate(cfg, checkpoint, splits, thr):
             dict(type='NME', **norm),
             dict(type='FailureRateAUC', thr=thr, **norm)]
         split_cfg.load_from = checkpoint
+        check_run_data(split_cfg, ('test', ))
+        configs.append((name, split_cfg))
+    return configs
+
+
+def evaluate(configs, checkpoint):
+    """{split: (metrics, per-image NME)}, each split tested by MMEngine's
+    runner as tools/test.py does."""
+    from mmengine.runner import Runner
+
+    results = {}
+    for name, split_cfg in configs:
         runner = Runner.from_cfg(split_cfg)
         if not results:
             # the runner loads non-strictly: refuse another model's weights
             check_checkpoint_fits(runner.model, checkpoint)
         metrics = runner.test()
+        check_finite_metrics(metrics, f'the {name} split')
         errors = runner.test_loop.evaluator.metrics[-1].errors
         results[name] = (metrics, errors)
     return results
@@ -162,8 +180,7 @@ def write_markdown(path, rows, title):
             f'{row[c]:.2f}' if '%' in c else f'{row[c]:.4f}'
             for c in cols[2:]]
         lines.append('| ' + ' | '.join(cells) + ' |')
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+    write_text(path, '\n'.join(lines) + '\n')
     return lines
 
 
@@ -189,7 +206,8 @@ def plot_ced(path, results, thr, title):
     ax.grid(alpha=0.3)
     ax.legend(loc='lower right')
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:  # matplotlib picks PNG by the suffix
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
@@ -197,32 +215,32 @@ def plot_ced(path, results, thr, title):
 def main():
     enable_safe_loader()
     args = build_parser().parse_args()
-    if not osp.isfile(args.checkpoint):
-        raise UserError(f'checkpoint not found: {args.checkpoint}')
+    check_checkpoint_file(args.checkpoint)
     cfg = load_config(args.config, args.cfg_options)
     ds = tested_dataset(cfg)
     root = args.data_root or ds.get('data_root', '')
     ds.data_root = root
     splits = split_files(ds.get('type'), root)
     name = osp.splitext(osp.basename(args.config))[0]
-    out_dir = args.out_dir or osp.join('work_dirs', 'face_eval', name)
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = check_output_dir(
+        args.out_dir or osp.join('work_dirs', 'face_eval', name), '--out-dir')
+    outputs = [check_output_file(osp.join(out_dir, file), '--out-dir')
+               for file in OUTPUTS]
     cfg.work_dir = out_dir
     # only the test loop runs (MMPose's test tool keeps the rest; MMEngine
     # builds it lazily either way)
+    configs = split_configs(cfg, args.checkpoint, splits, args.thr)
 
-    results = evaluate(cfg, args.checkpoint, splits, args.thr)
+    results = evaluate(configs, args.checkpoint)
     rows = table(results, args.thr)
     title = f'{name} on {ds.type.replace("Dataset", "")}'
-    with open(osp.join(out_dir, 'face_eval.json'), 'w') as f:
-        json.dump(dict(config=args.config, checkpoint=args.checkpoint,
-                       thr=args.thr, splits=rows), f, indent=2)
-    lines = write_markdown(osp.join(out_dir, 'face_eval.md'), rows, title)
-    plot_ced(osp.join(out_dir, 'face_eval_ced.png'), results, args.thr,
-             title)
+    write_text(outputs[0], json.dumps(
+        dict(config=args.config, checkpoint=args.checkpoint, thr=args.thr,
+             splits=rows), indent=2))
+    lines = write_markdown(outputs[1], rows, title)
+    plot_ced(outputs[2], results, args.thr, title)
     print('\n'.join(lines))
-    print(f'written to {out_dir}: face_eval.json, face_eval.md, '
-          'face_eval_ced.png')
+    print(f'written to {out_dir}: {", ".join(OUTPUTS)}')
 
 
 if __name__ == '__main__':

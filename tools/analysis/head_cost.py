@@ -12,7 +12,6 @@ Example (the run reported in the README)::
 
     python tools/analysis/head_cost.py --out docs/results/head_cost.json
 """
-import argparse
 import json
 import os
 import os.path as osp
@@ -32,8 +31,9 @@ from mmengine.registry import init_default_scope
 from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers HIHHead
-from hih_plugin.cli import cli_main
+from hih_plugin.cli import ArgumentParser, cli_main, number
 from hih_plugin.cli.batcher import Batcher
+from hih_plugin.cli.outputs import check_output_file, write_text
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MIX_CONFIG = osp.join(ROOT, 'configs', 'mix', 'hrnetv2-w18_hih_wflw.py')
@@ -42,15 +42,15 @@ STOCK_CONFIG = ('face_2d_keypoint/topdown_heatmap/wflw/'
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--batch-size', type=int, default=4)
-    parser.add_argument('--repeats', type=int, default=7,
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--batch-size', type=number(int, 1, 4096), default=4)
+    parser.add_argument('--repeats', type=number(int, 1, 1000), default=7,
                         help='timed steps per variant; the median is kept')
     parser.add_argument(
-        '--threads', type=int, default=1,
+        '--threads', type=number(int, 1, 1024), default=1,
         help='torch threads; 1 by default, because idle OpenMP threads '
         'spin-wait on cores shared with other processes')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=number(int, 0, 2**32 - 1), default=0)
     parser.add_argument('--out', help='write the results as JSON here')
     return parser.parse_args()
 
@@ -127,6 +127,9 @@ def main_inner(args):
 @cli_main
 def main():
     args = parse_args()
+    if args.out:  # before the minutes of timing
+        check_output_file(args.out)
+        check_output_file(osp.splitext(args.out)[0] + '.md')
     t0 = time.perf_counter()
     rows = main_inner(args)
     lines = [
@@ -143,11 +146,9 @@ def main():
             f'{r["extra_params"]} | {r["step_s"]:.3f} | {r["ratio"]:.3f} |')
     print('\n'.join(lines))
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(dict(meta=vars(args), rows=rows), f, indent=1)
-        with open(osp.splitext(args.out)[0] + '.md', 'w') as f:
-            f.write('\n'.join(lines) + '\n')
+        write_text(args.out, json.dumps(dict(meta=vars(args), rows=rows),
+                                        indent=1))
+        write_text(osp.splitext(args.out)[0] + '.md', '\n'.join(lines) + '\n')
 
 
 if __name__ == '__main__':

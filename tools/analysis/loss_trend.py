@@ -10,9 +10,7 @@ Example (the quick start's last step)::
 For curves, MMPose's ``tools/analysis_tools/analyze_logs.py plot_curve``
 reads the same file.
 """
-import argparse
 import glob
-import json
 import os
 import os.path as osp
 
@@ -20,16 +18,17 @@ import os.path as osp
 if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
     os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
 
-from hih_plugin.cli import cli_main
+from hih_plugin.cli import ArgumentParser, cli_main, number
+from hih_plugin.cli.files import MAX_LOG_BYTES, parse_json, read_bounded
 from hih_plugin.errors import UserError
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('work_dir', help='the run\'s --work-dir')
     parser.add_argument('--keys', nargs='+', default=['loss'],
                         help='logged scalars to report')
-    parser.add_argument('--window', type=int, default=5,
+    parser.add_argument('--window', type=number(int, 1, 10**6), default=5,
                         help='logged iterations averaged at each end')
     return parser.parse_args()
 
@@ -38,10 +37,14 @@ def train_records(work_dir):
     """The training records of the newest run in ``work_dir``."""
     paths = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
                                       'scalars.json')))
+    fix = 'delete or repair it (tools/train.py writes one JSON object a line)'
     for path in reversed(paths):
-        with open(path) as f:
-            records = [json.loads(line) for line in f if line.strip()]
-        records = [r for r in records if 'loss' in r]
+        data = read_bounded(path, 'training log', MAX_LOG_BYTES, fix)
+        records = [parse_json(line, f'{path} (line {i + 1})', 'training log',
+                              fix)
+                   for i, line in enumerate(data.splitlines())
+                   if line.strip()]
+        records = [r for r in records if isinstance(r, dict) and 'loss' in r]
         if records:
             return path, records
     raise UserError(
@@ -52,8 +55,12 @@ def train_records(work_dir):
 
 def trend(records, key, window):
     values = [r[key] for r in records if key in r]
+    # numbers only; a NaN stays, as the log's own account of a divergence
+    values = [v for v in values
+              if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if not values:
-        raise UserError(f'{key} was never logged; logged keys: '
+        raise UserError(f'{key} was never logged as a number; '
+                        'logged keys: '
                         f'{", ".join(sorted(records[0]))}')
     n = min(window, len(values))
     first, last = sum(values[:n]) / n, sum(values[-n:]) / n

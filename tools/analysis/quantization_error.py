@@ -15,7 +15,6 @@ Example (the WFLW fixture, all preset codecs, 256 input)::
         --dataset-type WFLWDataset --heatmap-sizes 64 32 16 8 \
         --out-dir docs/results/quantization
 """
-import argparse
 import json
 import os
 import os.path as osp
@@ -34,9 +33,11 @@ from mmpose.evaluation.metrics import NME
 from mmpose.registry import DATASETS
 
 import hih_plugin  # noqa: F401  registers HIHHeatmap and H3RHeatmap
-from hih_plugin.cli import cli_main
+from hih_plugin.cli import ArgumentParser, cli_main, load_config, number
 from hih_plugin.cli.codec_analysis import (PRESETS, build_codec,
                                            load_codec_cfg, round_trip)
+from hih_plugin.cli.data_check import check_dataset_content
+from hih_plugin.cli.outputs import atomic_path, check_output_dir, write_text
 from hih_plugin.errors import UserError
 
 DEFAULT_CODECS = ['msra', 'dark', 'udp', 'simcc', 'hih', 'hih-expectation',
@@ -44,7 +45,7 @@ DEFAULT_CODECS = ['msra', 'dark', 'udp', 'simcc', 'hih', 'hih-expectation',
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Round-trip (quantization) error of keypoint codecs')
     parser.add_argument(
         '--codecs', nargs='+', default=DEFAULT_CODECS,
@@ -62,20 +63,21 @@ def parse_args():
         'override it)')
     parser.add_argument('--data-root', default='',
                         help='prefix for a relative --ann-file')
-    parser.add_argument('--input-size', type=int, nargs=2, default=[256, 256],
+    parser.add_argument('--input-size', type=number(int, 8, 4096),
+                        nargs=2, default=[256, 256],
                         metavar=('W', 'H'), help='codec input size')
     parser.add_argument(
-        '--heatmap-sizes', type=int, nargs='+', default=[64],
+        '--heatmap-sizes', type=number(int, 1, 1024), nargs='+', default=[64],
         help='heatmap widths to sweep (heights follow the input aspect '
         'ratio); SimCC gets as many bins per axis')
     parser.add_argument(
-        '--norm-indices', type=int, nargs=2, default=None,
+        '--norm-indices', type=number(int, 0, 10**4), nargs=2, default=None,
         help='keypoint pair whose GT distance normalizes NME (default: '
         "MMPose NME's pair for the dataset, else AFLW's box_size, else the "
         'bbox size)')
-    parser.add_argument('--padding', type=float, default=1.25,
+    parser.add_argument('--padding', type=number(float, 1, 4), default=1.25,
                         help='bbox padding of GetBBoxCenterScale')
-    parser.add_argument('--max-instances', type=int, default=None)
+    parser.add_argument('--max-instances', type=number(int, 1), default=None)
     parser.add_argument('--reference', default='msra',
                         help='codec label the ratio column is relative to')
     parser.add_argument('--out-dir', default='work_dirs/quantization_error',
@@ -87,10 +89,7 @@ def parse_args():
 def build_dataset(args):
     ds_cfg = {}
     if args.dataset_config:
-        if not osp.isfile(args.dataset_config):
-            raise UserError(
-                f'dataset config not found: {args.dataset_config}')
-        cfg = Config.fromfile(args.dataset_config)
+        cfg = load_config(args.dataset_config)
         ds_cfg = cfg.test_dataloader.dataset.to_dict()
         for key in ('pipeline', 'bbox_file', 'lazy_init'):
             ds_cfg.pop(key, None)
@@ -102,11 +101,12 @@ def build_dataset(args):
     if 'type' not in ds_cfg or not ds_cfg.get('ann_file'):
         raise UserError('give --ann-file and --dataset-type (e.g. '
                         'WFLWDataset), or --dataset-config CONFIG')
-    ann = osp.join(ds_cfg.get('data_root') or '', ds_cfg['ann_file'])
-    if not osp.isfile(ann):
-        raise UserError(f'annotation file not found: {ann}')
     # Ground-truth boxes only: the codec error does not depend on detections.
     ds_cfg.update(pipeline=[], test_mode=True, data_mode='topdown')
+    # the annotations are data, checked as tools/test.py checks them (the
+    # images are not read)
+    check_dataset_content(Config(dict(test_dataloader=dict(dataset=ds_cfg))),
+                          ('test', ), images=False)
     try:
         return DATASETS.build(ds_cfg)
     except KeyError as err:
@@ -252,13 +252,15 @@ def plot(rows, labels, path, input_size):
     ax.grid(True, which='both', alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:  # matplotlib picks PNG by the suffix
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
 @cli_main
 def main():
     args = parse_args()
+    check_output_dir(args.out_dir, '--out-dir')
     dataset = build_dataset(args)
     try:
         codecs = [load_codec_cfg(c) for c in args.codecs]
@@ -308,11 +310,9 @@ def main():
         command=' '.join(['python', osp.relpath(sys.argv[0])] + sys.argv[1:]))
     md = to_markdown(rows, meta, args.reference)
     print(md)
-    os.makedirs(args.out_dir, exist_ok=True)
-    with open(osp.join(args.out_dir, 'results.md'), 'w') as f:
-        f.write(md)
-    with open(osp.join(args.out_dir, 'results.json'), 'w') as f:
-        json.dump(dict(meta=meta, rows=rows), f, indent=1)
+    write_text(osp.join(args.out_dir, 'results.md'), md)
+    write_text(osp.join(args.out_dir, 'results.json'),
+               json.dumps(dict(meta=meta, rows=rows), indent=1))
     plot(rows, [c[0] for c in codecs],
          osp.join(args.out_dir, 'error_vs_heatmap_size.png'),
          args.input_size)

@@ -92,9 +92,13 @@ def crop(info, size):
     """The face of ``info`` as a ``size`` x ``size`` similarity-transformed
     square, with its landmarks (68, 2) and box (4, ) in that square."""
     import cv2
-    img = cv2.imread(info['img_path'], cv2.IMREAD_COLOR)
+
+    from hih_plugin.cli.data_check import image_problem
+    problem = image_problem(info['img_path'])  # never blocks on a FIFO
+    img = None if problem else cv2.imread(info['img_path'], cv2.IMREAD_COLOR)
     if img is None:
-        raise UserError(f'cannot read {info["img_path"]}')
+        raise UserError(f'cannot read {info["img_path"]}'
+                        f'{f": it {problem}" if problem else ""}')
     box = info['bbox'][0]
     out, (unit, t) = face_crop(img, box, size, CACHE_SPAN)
     return out, info['keypoints'][0] * unit + t, box * unit + np.tile(t, 2)

@@ -94,8 +94,10 @@ from mmengine.registry import init_default_scope
 from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers HIH and H3R parts
-from hih_plugin.cli import cli_main, demo_data
+from hih_plugin.cli import ArgumentParser, cli_main, demo_data, number
 from hih_plugin.cli.batcher import Batcher
+from hih_plugin.cli.files import MAX_LOG_BYTES, load_json
+from hih_plugin.cli.outputs import check_output_dir, write_text
 from hih_plugin.errors import UserError
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # its sibling tools
@@ -223,13 +225,13 @@ PALETTE = np.array([[230, 40, 40], [40, 200, 40], [50, 80, 240],
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--methods', nargs='+', default=METHODS,
                         choices=METHODS + EXTRA_METHODS)
     parser.add_argument('--regime', nargs='+', default=['anywhere'],
                         choices=REGIMES, help='where landmarks are (above)')
     parser.add_argument(
-        '--confined-radius', type=float, default=3.,
+        '--confined-radius', type=number(float, 0, 16), default=3.,
         help='confined regime: landmarks stay within this many pixels of '
         'their anchor on each axis, at a 64 px input (scaled with the input)')
     parser.add_argument(
@@ -246,28 +248,30 @@ def parse_args():
         help='also measure the codec and head of these configs (a method '
         'named after each file), on the benchmark\'s backbone with only '
         'the sizes fitted')
-    parser.add_argument('--input-size', type=int, default=64)
-    parser.add_argument('--strides', type=int, nargs='+', default=[4, 8],
+    parser.add_argument('--input-size', type=number(int, 32, 1024), default=64)
+    parser.add_argument('--strides', type=number(int, 2, 16),
+                        nargs='+', default=[4, 8],
                         help='heatmap strides (input / heatmap size); each '
                         'must be a power of 2 between 2 and 16')
-    parser.add_argument('--num-keypoints', type=int, default=4,
+    parser.add_argument('--num-keypoints', type=number(int, 1, 98), default=4,
                         help='blobs per image (the faces regime has 98)')
-    parser.add_argument('--num-train', type=int, default=4000)
-    parser.add_argument('--num-test', type=int, default=500)
-    parser.add_argument('--steps', type=int, default=1500)
-    parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--lr', type=float, default=2e-3)
+    parser.add_argument('--num-train', type=number(int, 1, 10**6),
+                        default=4000)
+    parser.add_argument('--num-test', type=number(int, 1, 10**6), default=500)
+    parser.add_argument('--steps', type=number(int, 1, 10**7), default=1500)
+    parser.add_argument('--batch-size', type=number(int, 1, 4096), default=32)
+    parser.add_argument('--lr', type=number(float, 1e-8, 10), default=2e-3)
     parser.add_argument(
-        '--seeds', type=int, nargs='+', default=[0],
+        '--seeds', type=number(int, 0, 2**32 - 1), nargs='+', default=[0],
         help='one full run per seed (data, initialisation, order); the '
         'summary gives the mean and spread of each row over the seeds')
     parser.add_argument(
-        '--threads', type=int, default=1,
+        '--threads', type=number(int, 1, 1024), default=1,
         help='torch threads. 1 by default: these small convolutions gain '
         'little from 2, and on cores shared with other processes 2 OpenMP '
         'threads spin-wait (measured here: 0.5 s against 0.04 s a step)')
     parser.add_argument(
-        '--jobs', type=int, default=1,
+        '--jobs', type=number(int, 1, 1024), default=1,
         help='trainings run in parallel processes, each on --threads torch '
         'threads (e.g. 2 on a 2-core machine); results do not depend on it')
     parser.add_argument(
@@ -296,8 +300,6 @@ def parse_args():
         name = osp.splitext(osp.basename(path))[0]
         HEAD_FROM[name] = path
         args.methods = [*args.methods, name]
-    if args.jobs < 1:
-        raise UserError(f'--jobs must be at least 1, got {args.jobs}')
     if not 1 <= args.num_keypoints <= len(PALETTE):
         raise UserError(f'--num-keypoints must be in [1, {len(PALETTE)}]')
     return args
@@ -738,6 +740,7 @@ def markdown(rows, summary, args, total):
 @cli_main
 def main():
     args = parse_args()
+    check_output_dir(args.out_dir, '--out-dir')  # before hours of training
     if args.merge:
         rows, total = merge(args.merge, args)
         report(rows, args, total, command='python ' + ' '.join(
@@ -819,11 +822,11 @@ def merge(paths, args):
     """Rows of several results.json files made with the same settings."""
     rows, metas, seen = [], [], set()
     for path in paths:
+        res = load_json(path, '--merge file', MAX_LOG_BYTES,
+                        "pass this tool's results.json")
         try:
-            with open(path) as f:
-                res = json.load(f)
             meta, new = res['meta'], res['rows']
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (KeyError, TypeError) as e:
             raise UserError(f'--merge: cannot read {path} as this tool\'s '
                             f'results.json ({e})')
         if metas:
@@ -859,14 +862,13 @@ def report(rows, args, total, command):
     md = markdown(rows, summary, args, total)
     print(md)
     print(f'wall time: {total / 60:.1f} min')
-    os.makedirs(args.out_dir, exist_ok=True)
-    with open(osp.join(args.out_dir, 'results.md'), 'w') as f:
-        f.write(md)
+    check_output_dir(args.out_dir, '--out-dir')
+    write_text(osp.join(args.out_dir, 'results.md'), md)
     meta = {k: v for k, v in vars(args).items() if k != 'out_dir'}
     meta.update(total_s=total, torch_threads=torch.get_num_threads(),
                 date=time.strftime('%Y-%m-%d'), command=command)
-    with open(osp.join(args.out_dir, 'results.json'), 'w') as f:
-        json.dump(dict(meta=meta, summary=summary, rows=rows), f, indent=1)
+    write_text(osp.join(args.out_dir, 'results.json'), json.dumps(
+        dict(meta=meta, summary=summary, rows=rows), indent=1))
     print(f'wrote {args.out_dir}/results.md, results.json')
 
 

@@ -11,7 +11,6 @@ as ``tools/train.py`` runs it before training: reading the JSON, the
 annotation checks, and the per-image checks (stat, signature, end marker,
 declared size). Prints the seconds of each part.
 """
-import argparse
 import json
 import os
 import os.path as osp
@@ -28,6 +27,7 @@ import numpy as np
 from mmengine.config import Config
 
 import hih_plugin  # noqa: F401  registers our parts
+from hih_plugin.cli import ArgumentParser, cli_main, number
 from hih_plugin.cli.data_check import check_dataset_content, load_json
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -59,10 +59,13 @@ def synthesize(folder, num_images, num_anns, rng):
     return path
 
 
+@cli_main
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--images', type=int, default=118287)
-    parser.add_argument('--annotations', type=int, default=149813)
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--images', type=number(int, 1, 10**7),
+                        default=118287)
+    parser.add_argument('--annotations', type=number(int, 1, 10**7),
+                        default=149813)
     parser.add_argument('--keep', help='write the dataset here and keep it')
     args = parser.parse_args()
     folder = args.keep or tempfile.mkdtemp(prefix='coco-sized-')

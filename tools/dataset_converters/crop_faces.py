@@ -15,7 +15,6 @@ CPU. The default span keeps the margin MMPose's face augmentation reaches
 into (padding 1.25, scale up to 1.25, rotation up to 30 degrees, shift up to
 0.1); the default size is twice a 128 px model input.
 """
-import argparse
 import json
 import os
 import os.path as osp
@@ -24,28 +23,25 @@ import sys
 import cv2
 import numpy as np
 
-from hih_plugin.cli import cli_main
+from hih_plugin.cli import ArgumentParser, cli_main, number
+from hih_plugin.cli.data_check import image_problem
+from hih_plugin.cli.files import MAX_ANNOTATION_BYTES, load_json
 from hih_plugin.cli.outputs import check_output_dir, write_text
 from hih_plugin.datasets.face_crop import face_crop
 from hih_plugin.errors import UserError
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('ann_file', help='COCO-style face annotation JSON')
     parser.add_argument('image_root', help='folder its file_name are in')
     parser.add_argument('out_dir', help='where the cut-outs and JSON go')
-    parser.add_argument('--size', type=int, default=256,
+    parser.add_argument('--size', type=number(int, 16, 2048), default=256,
                         help='side of the cut-outs in pixels (16 to 2048)')
-    parser.add_argument('--span', type=float, default=2.5,
+    parser.add_argument('--span', type=number(float, 1, 8), default=2.5,
                         help='cut-out side over the box\'s longer side '
                         '(1 to 8)')
-    args = parser.parse_args()
-    if not 16 <= args.size <= 2048:
-        raise UserError(f'--size {args.size} must be in [16, 2048]')
-    if not 1 <= args.span <= 8:  # also refuses NaN
-        raise UserError(f'--span {args.span} must be in [1, 8]')
-    return args
+    return parser.parse_args()
 
 
 def face_box(ann, where):
@@ -84,16 +80,13 @@ def mapped(ann, unit, t, name_id):
 @cli_main
 def main():
     args = parse_args()
-    if not osp.isfile(args.ann_file):
-        raise UserError(f'annotation file not found: {args.ann_file}')
-    with open(args.ann_file) as f:
-        try:
-            data = json.load(f)
-            images = {img['id']: img for img in data['images']}
-            anns = data['annotations']
-        except (ValueError, KeyError, TypeError) as err:
-            raise UserError(f'{args.ann_file} is not a COCO-style JSON with '
-                            f'images and annotations ({err})')
+    data = load_json(args.ann_file, 'annotation file', MAX_ANNOTATION_BYTES)
+    try:
+        images = {img['id']: img for img in data['images']}
+        anns = data['annotations']
+    except (KeyError, TypeError) as err:
+        raise UserError(f'{args.ann_file} is not a COCO-style JSON with '
+                        f'images and annotations ({err})')
     out_dir = check_output_dir(args.out_dir, 'OUT_DIR')
     os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
     new_images, new_anns, cache = [], [], {}
@@ -104,10 +97,14 @@ def main():
             raise UserError(f'{where}: its image_id is not in images')
         path = osp.join(args.image_root, img_info['file_name'])
         if path not in cache:  # faces of one photo come one after another
-            cache = {path: cv2.imread(path, cv2.IMREAD_COLOR)}
+            # a FIFO would block imread, a huge file fill the memory
+            problem = image_problem(path)
+            cache = {path: None if problem else cv2.imread(
+                path, cv2.IMREAD_COLOR)}
         img = cache[path]
         if img is None:
-            raise UserError(f'{where}: cannot read the image {path}')
+            raise UserError(f'{where}: cannot read the image {path}'
+                            f'{f" (it {problem})" if problem else ""}')
         crop, (unit, t) = face_crop(img, face_box(ann, where), args.size,
                                     args.span)
         stem = osp.splitext(img_info['file_name'])[0].replace(os.sep, '_')

@@ -1,0 +1,35 @@
+"""The checks ``tools/train.py``, ``tools/test.py`` and
+``tools/analysis/face_eval.py`` run around MMEngine's runner: the data
+before it starts, the metrics after it ends."""
+import math
+import numbers
+
+import numpy as np
+
+from ..errors import UserError
+from .data_check import check_dataset_content, check_image_loading
+from .path_check import check_dataset_paths
+
+
+def check_run_data(cfg, splits) -> None:
+    """Before the runner starts: every file of the ``splits`` exists and is
+    readable data (:mod:`~hih_plugin.cli.path_check`,
+    :mod:`~hih_plugin.cli.data_check`), and images are checked as they load.
+    """
+    check_dataset_paths(cfg, splits)
+    check_dataset_content(cfg, splits)
+    check_image_loading(cfg, splits)
+
+
+def check_finite_metrics(metrics, where: str = 'the test') -> None:
+    """Refuse metrics of which a number is NaN or infinite: a tool must not
+    write or report them as a result (exit 0). Non-numeric entries are left
+    alone."""
+    for key, value in (metrics or {}).items():
+        if isinstance(value, np.ndarray) and value.size == 1:
+            value = value.item()
+        if isinstance(value, numbers.Real) and not math.isfinite(value):
+            raise UserError(
+                f'metric {key} of {where} is {value}, not a finite number, '
+                'so no result is written: the checkpoint may hold non-finite '
+                'weights, or the annotations non-finite values')
