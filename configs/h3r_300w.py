@@ -1,7 +1,7 @@
 # H3R on 300W (68 landmarks): h3r_wflw.py (schedule, augmentation,
 # 8 GPUs x 64) with 300W's data and metric from
-# _base_/data/face_300w.py.
-_base_ = ['./h3r_wflw.py', './_base_/data/face_300w.py']
+# _base_/data/faces.py.
+_base_ = ['./h3r_wflw.py']
 
 model = dict(head=dict(out_channels=_base_.face_300w.num_keypoints))
 

@@ -1,7 +1,7 @@
 # H3R on AFLW (19 landmarks): h3r_wflw.py (schedule, augmentation,
 # 8 GPUs x 64) with AFLW's data and metric from
-# _base_/data/face_aflw.py.
-_base_ = ['./h3r_wflw.py', './_base_/data/face_aflw.py']
+# _base_/data/faces.py.
+_base_ = ['./h3r_wflw.py']
 
 model = dict(head=dict(out_channels=_base_.face_aflw.num_keypoints))
 

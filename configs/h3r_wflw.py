@@ -6,7 +6,7 @@ _base_ = [
     'mmpose::face_2d_keypoint/topdown_heatmap/wflw/'
     'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py',
     './_base_/hih_plugin.py', './_base_/models/h3r_head.py',
-    './_base_/data/face_wflw.py'
+    './_base_/data/faces.py'
 ]
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").

@@ -1,7 +1,7 @@
 # HIH-B on 300W (68 landmarks): hih_wflw.py (schedule, augmentation,
 # 1 GPU x 16) with 300W's data and metric from
-# _base_/data/face_300w.py.
-_base_ = ['./hih_wflw.py', './_base_/data/face_300w.py']
+# _base_/data/faces.py.
+_base_ = ['./hih_wflw.py']
 
 model = dict(
     backbone=dict(num_keypoints=_base_.face_300w.num_keypoints),

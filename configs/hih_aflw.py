@@ -1,7 +1,7 @@
 # HIH-B on AFLW (19 landmarks): hih_wflw.py (schedule, augmentation,
 # 1 GPU x 16) with AFLW's data and metric from
-# _base_/data/face_aflw.py.
-_base_ = ['./hih_wflw.py', './_base_/data/face_aflw.py']
+# _base_/data/faces.py.
+_base_ = ['./hih_wflw.py']
 
 model = dict(
     backbone=dict(num_keypoints=_base_.face_aflw.num_keypoints),

@@ -8,7 +8,7 @@
 # base_batch_size 16.
 _base_ = [
     'mmpose::_base_/default_runtime.py', './_base_/hih_plugin.py',
-    './_base_/data/face_wflw.py'
+    './_base_/data/faces.py'
 ]
 
 # runtime: 60 epochs, lr x0.1 at 30 and 50 (the official schedule)
