@@ -114,12 +114,13 @@ class HIHHead(BaseHead):
         vote_power (float, optional): The votes' weights are the integer
             scores to this power: above 1 a neighbour counts only where the
             map is nearly as high as at the argmax. Defaults to ``None``
-        stack_loss (str): ``'mean'`` averages the heatmap loss over stacks,
-            as the official code's single ``MSELoss`` over the stacked
-            tensors does; ``'sum'`` adds them. Defaults to ``'mean'``
-        loss (dict, optional): Integer heatmap loss, applied to every stack.
-            Defaults to ``None`` (see the table)
-        decimal_loss (dict, optional): Decimal loss. Defaults to ``None``
+        stack_loss (str): ``'mean'`` (as the official code's one ``MSELoss``
+            over the stacked maps) or ``'sum'``. Defaults to ``'mean'``
+        loss (dict, optional): Integer heatmap loss, applied to every stack;
+            one without ``type`` updates the mode's default. Defaults to
+            ``None`` (see the table)
+        decimal_loss (dict, optional): Decimal loss, likewise. Defaults to
+            ``None``
         init_cfg (dict, optional): Only a ``Pretrained`` config is used;
             otherwise weights are drawn from N(0, 0.001) as in the paper
 
@@ -159,10 +160,12 @@ class HIHHead(BaseHead):
                 'heatmap and decimal sizes fix the decimal branch); got '
                 f'{type(self.decoder).__name__}')
         defaults = MODE_DEFAULTS[decimal_mode]
-        if loss is None:
-            loss = dict(defaults['loss'])
-        if decimal_loss is None:
-            decimal_loss = dict(defaults['decimal_loss'])
+        # a loss without type (--cfg-options) updates the mode's default
+        if loss is None or 'type' not in loss:
+            loss = dict(defaults['loss'], **(loss or {}))
+        if decimal_loss is None or 'type' not in decimal_loss:
+            decimal_loss = dict(defaults['decimal_loss'],
+                                **(decimal_loss or {}))
         if vote_power is None:
             vote_power = defaults['vote_power']
         self.decimal_mode = decimal_mode
@@ -231,9 +234,7 @@ class HIHHead(BaseHead):
         self.neighbour_votes = neighbour_votes
         self.vote_power = vote_power
 
-    @property
-    def loss_module(self):  # the integer heatmap loss
-        return self.integer.loss_module
+    loss_module = property(lambda self: self.integer.loss_module)
 
     def init_weights(self) -> None:
         init_hih_weights(self)

@@ -109,3 +109,15 @@ def test_explicit_head_values_win_over_the_mode():
     assert built.vote_power == 1.
     assert built.integer.target == 'softmax'
     assert built.decimal_loss_module.loss_weight == 1.
+
+
+def test_a_loss_without_type_updates_the_modes_default():
+    """As ``--cfg-options model.head.loss.mode=softmax`` gives it."""
+    built = head(codec(decimal_mode='local'), decimal_mode='local',
+                 loss=dict(mode='softmax'),
+                 decimal_loss=dict(loss_weight=1.))
+    assert type(built.loss_module).__name__ == 'H3RLoss'
+    assert built.integer.target == 'softmax'
+    assert built.loss_module.use_target_weight
+    assert type(built.decimal_loss_module).__name__ == 'DistributionLoss'
+    assert built.decimal_loss_module.loss_weight == 1.
