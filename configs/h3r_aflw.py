@@ -1,18 +1,7 @@
-# H3R on AFLW (19 landmarks): h3r_wflw.py (MMPose's HRNetV2-W18 256x256
-# face config with the H3R codec, head and loss) with AFLW's data and metric
-# from _base_/data/face_aflw.py.
-#
-# 8 GPUs x 64 images per GPU, as MMPose's face configs (auto_scale_lr base
-# 512); schedule (60 epochs, Adam 2e-3) and augmentation from h3r_wflw.py.
-# MMPose's stock COFW/300W/AFLW configs differ from its WFLW one only in
-# dataset, keypoint count, metric and Gaussian sigma (unused by H3R), and in
-# COFW's MultiStepLR ending at epoch 50, which skips its decay at 55; here
-# all follow the WFLW schedule.
-_base_ = ['./h3r_wflw.py', './_base_/data/face_aflw.py']
-
-custom_imports = dict(
-    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
-    allow_failed_imports=False)
+# H3R on AFLW (19 landmarks): h3r_wflw.py (schedule, augmentation,
+# 8 GPUs x 64) with AFLW's data and metric from
+# _base_/data/faces.py.
+_base_ = ['./h3r_wflw.py']
 
 model = dict(head=dict(out_channels=_base_.face_aflw.num_keypoints))
 
@@ -20,7 +9,5 @@ model = dict(head=dict(out_channels=_base_.face_aflw.num_keypoints))
 dataset_type = _base_.face_aflw.train.type
 data_root = _base_.face_aflw.train.data_root
 train_dataloader = dict(dataset=_base_.face_aflw.train)
-val_dataloader = dict(dataset=_base_.face_aflw.val)
-test_dataloader = val_dataloader
-val_evaluator = _base_.face_aflw.evaluator
-test_evaluator = val_evaluator
+val_dataloader = test_dataloader = dict(dataset=_base_.face_aflw.val)
+val_evaluator = test_evaluator = _base_.face_aflw.evaluator

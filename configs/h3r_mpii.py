@@ -10,11 +10,8 @@
 _base_ = [
     'mmpose::body_2d_keypoint/topdown_heatmap/mpii/'
     'td-hm_hrnet-w32_8xb64-210e_mpii-256x256.py',
-    './_base_/models/h3r_head.py'
+    './_base_/hih_plugin.py', './_base_/models/h3r_head.py'
 ]
-custom_imports = dict(
-    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
-    allow_failed_imports=False)
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
@@ -29,15 +26,11 @@ model = dict(
         decoder=dict(codec, _delete_=True)),
     test_cfg=dict(_base_.h3r_test_cfg, _delete_=True))
 
-# the base pipeline holds the base codec, so it is restated with ours
+# the base pipeline encodes with the base codec
 train_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(type='RandomBBoxTransform', shift_prob=0),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='PackPoseInputs')
+    dict(type='GenerateTarget', encoder=codec)
+    if step['type'] == 'GenerateTarget' else step
+    for step in _base_.train_pipeline
 ]
 # Persistent workers keep their H3R rounding stream across epochs (see
 # H3RHeatmap).

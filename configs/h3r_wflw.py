@@ -5,11 +5,9 @@
 _base_ = [
     'mmpose::face_2d_keypoint/topdown_heatmap/wflw/'
     'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py',
-    './_base_/models/h3r_head.py'
+    './_base_/hih_plugin.py', './_base_/models/h3r_head.py',
+    './_base_/data/faces.py'
 ]
-custom_imports = dict(
-    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
-    allow_failed_imports=False)
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
@@ -23,32 +21,18 @@ model = dict(
         decoder=dict(codec, _delete_=True)),
     test_cfg=dict(_base_.h3r_test_cfg, _delete_=True))
 
+# the base pipeline encodes with the base codec
 train_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(
-        type='RandomBBoxTransform',
-        shift_prob=0,
-        rotate_factor=60,
-        scale_factor=(0.75, 1.25)),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='PackPoseInputs')
+    dict(type='GenerateTarget', encoder=codec)
+    if step['type'] == 'GenerateTarget' else step
+    for step in _base_.train_pipeline
 ]
 # Persistent workers keep their H3R rounding stream across epochs (see
 # H3RHeatmap); the base config already sets it, restated because it matters.
 train_dataloader = dict(
     persistent_workers=True, dataset=dict(pipeline=train_pipeline))
 
-# inter-ocular NME (outer eye corners 60 and 72), with FR@10 and AUC@10
-val_evaluator = [
-    dict(type='NME', norm_mode='keypoint_distance', keypoint_indices=[60, 72]),
-    dict(
-        type='FailureRateAUC',
-        norm_mode='keypoint_distance',
-        keypoint_indices=[60, 72])
-]
+val_evaluator = _base_.face_wflw.evaluator
 test_evaluator = val_evaluator
 
 # Replace the base config's top-level `codec` too. Rebound last, because a

@@ -17,13 +17,12 @@
 _base_ = ['./hih-local_wflw.py']
 
 codec = dict(
-    type='HIHHeatmap',
+    _base_.codec,
     input_size=(128, 128),
     heatmap_size=(32, 32),
     decimal_size=8,
     decimal_span=1,
     sigma=1.5,
-    decimal_sigma=1.0,
     decode_mode='argmax')
 
 train_cfg = dict(max_epochs=20, val_interval=20)
@@ -48,11 +47,9 @@ model = dict(
     head=dict(
         in_channels=64,
         decimal_channels=64,
-        readout_cells='truth',
-        neighbour_votes=False,
-        loss=dict(_delete_=True, type='KeypointMSELoss',
-                  use_target_weight=True),
-        decimal_loss=dict(loss_weight=0.05),
+        # one cell: the read-out is trained at the true cell, without votes
+        loss=dict(type='KeypointMSELoss', use_target_weight=True),
+        decimal_loss=dict(type='DistributionLoss', loss_weight=0.05),
         decoder=codec))
 
 train_pipeline = [

@@ -1,13 +1,7 @@
-# HIH-B on 300W (68 landmarks): hih_wflw.py with 300W's data and metric
-# from _base_/data/face_300w.py.
-#
-# 1 GPU: batch size 16, as hih_wflw.py (whose schedule and augmentation this
-# inherits).
-_base_ = ['./hih_wflw.py', './_base_/data/face_300w.py']
-
-custom_imports = dict(
-    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
-    allow_failed_imports=False)
+# HIH-B on 300W (68 landmarks): hih_wflw.py (schedule, augmentation,
+# 1 GPU x 16) with 300W's data and metric from
+# _base_/data/faces.py.
+_base_ = ['./hih_wflw.py']
 
 model = dict(
     backbone=dict(num_keypoints=_base_.face_300w.num_keypoints),
@@ -17,7 +11,5 @@ model = dict(
 dataset_type = _base_.face_300w.train.type
 data_root = _base_.face_300w.train.data_root
 train_dataloader = dict(dataset=_base_.face_300w.train)
-val_dataloader = dict(dataset=_base_.face_300w.val)
-test_dataloader = val_dataloader
-val_evaluator = _base_.face_300w.evaluator
-test_evaluator = val_evaluator
+val_dataloader = test_dataloader = dict(dataset=_base_.face_300w.val)
+val_evaluator = test_evaluator = _base_.face_300w.evaluator

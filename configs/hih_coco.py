@@ -1,10 +1,8 @@
 # HIH on COCO (17 keypoints): MMPose's HRNet-W32 COCO config with the HIH
-# codec and head. HIHHead reads HRNet's single feature, predicts the integer
-# heatmaps with a 1x1 conv and reads the decimal (CSC) logits from the same
-# feature at each keypoint's cell. The HIH paper is face-only, so the sigma
-# (2), schedule (210 epochs, Adam 5e-4), ImageNet-pretrained backbone and
-# augmentation are MMPose's; the decimal settings (8x8 bins, sigma 1 bin, KL
-# weight 0.05) are the paper's. Validation and test use the base config's
+# codec and head of _base_/models/hih_body_head.py (the local read-out on an
+# MSE integer map). The HIH paper is face-only, so the schedule (210 epochs,
+# Adam 5e-4), ImageNet-pretrained backbone and augmentation are MMPose's.
+# Validation and test use the base config's
 # person detections (data/coco/person_detection_results/
 #  COCO_val2017_detections_AP_H_56_person.json)
 # and report `coco/AP` with CocoMetric.
@@ -14,67 +12,26 @@
 # 8 GPUs x 64 images per GPU (auto_scale_lr base 512), as the base config.
 _base_ = [
     'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
-    'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
+    'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py', './_base_/hih_plugin.py',
+    './_base_/models/hih_body_head.py'
 ]
-custom_imports = dict(
-    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
-    allow_failed_imports=False)
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
-codec = dict(
-    type='HIHHeatmap',
-    input_size=(192, 256),
-    heatmap_size=(48, 64),
-    # 24 bins over 3 cells (1/8 cell each): the local read-out, trained at the
-    # 3x3 cells around the true one, can correct an argmax a cell off
-    decimal_size=24,
-    decimal_span=3,
-    sigma=2,
-    decimal_sigma=1.0,
-    decode_mode='argmax')
+codec = dict(_base_.hih_codec, input_size=(192, 256), heatmap_size=(48, 64))
 
+# `_delete_`: the base's HeatmapHead keys are no arguments of HIHHead
 model = dict(
-    head=dict(
-        _delete_=True,
-        type='HIHHead',
-        in_channels=32,
-        out_channels=17,
-        heatmaps_from_backbone=False,
-        # Body keypoints move across the whole crop, where the paper's
-        # global decimal branch cannot learn; read the offsets at each
-        # keypoint's own cell (docs/methods.md, "HIH: Heatmap in Heatmap").
-        decimal_mode='local',
-        decimal_channels=384,
-        loss=dict(
-            type='KeypointMSELoss', use_target_weight=True, loss_weight=1.0),
-        readout_cells='neighbours',
-        # 0.05 per 8 x 8 bins (DistributionLoss averages over the bins)
-        decimal_loss=dict(type='DistributionLoss', loss_weight=0.45),
-        decoder=codec))
+    head=dict(_base_.hih_head, _delete_=True, out_channels=17, decoder=codec))
 
-# the base pipelines hold the base codec and input size, so they are
-# restated with ours
+# the base pipeline encodes with the base codec
 train_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(type='RandomHalfBody'),
-    dict(type='RandomBBoxTransform'),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='PackPoseInputs')
-]
-val_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='PackPoseInputs')
+    dict(type='GenerateTarget', encoder=codec)
+    if step['type'] == 'GenerateTarget' else step
+    for step in _base_.train_pipeline
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
-test_dataloader = val_dataloader
 
 # The top-level `codec` replaces, not merges into, the base's (no stale
 # `sigma` or type left in cfg.codec). A new dict, so that the copies used

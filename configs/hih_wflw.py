@@ -6,11 +6,10 @@
 # warm-up. The paper does not publish its optimizer; this lr is our choice
 # and has not been tuned. With --auto-scale-lr the lr scales linearly from
 # base_batch_size 16.
-_base_ = ['mmpose::_base_/default_runtime.py']
-
-custom_imports = dict(
-    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
-    allow_failed_imports=False)
+_base_ = [
+    'mmpose::_base_/default_runtime.py', './_base_/hih_plugin.py',
+    './_base_/data/faces.py'
+]
 
 # runtime: 60 epochs, lr x0.1 at 30 and 50 (the official schedule)
 train_cfg = dict(max_epochs=60, val_interval=1)
@@ -38,15 +37,9 @@ default_hooks = dict(
     checkpoint=dict(save_best='NME', rule='less', interval=1),
     nonfinite=dict(type='StopOnNonFiniteHook'))
 
-# codec settings
-codec = dict(
-    type='HIHHeatmap',
-    input_size=(256, 256),
-    heatmap_size=(64, 64),
-    decimal_size=8,
-    sigma=1.5,
-    decimal_sigma=1.0,
-    decode_mode='argmax')
+# the paper's codec, HIHHeatmap's defaults: 8 x 8 decimal bins over one
+# cell, integer sigma 1.5, decimal sigma 1 bin, argmax decoding
+codec = dict(type='HIHHeatmap', input_size=(256, 256), heatmap_size=(64, 64))
 
 # model settings
 model = dict(
@@ -68,25 +61,20 @@ model = dict(
         in_channels=256,
         out_channels=98,
         heatmaps_from_backbone=True,
-        # the paper's global decimal branch; configs/hih-local_wflw.py reads
-        # the decimal logits at each landmark's own cell instead
+        # the paper's global decimal branch, with HIHHead's defaults for it:
+        # 384 channels, an MSE integer loss averaged over the stacks as the
+        # official code does, decimal weight 0.05; configs/hih-local_wflw.py
+        # reads the decimal logits at each landmark's own cell instead
         decimal_mode='global',
-        decimal_channels=384,
-        loss=dict(
-            type='KeypointMSELoss', use_target_weight=True, loss_weight=1.0),
-        stack_loss='mean',  # as the official code: averaged over stacks
-        decimal_loss=dict(type='DistributionLoss', loss_weight=0.05),
         decoder=codec),
-    test_cfg=dict(
-        flip_test=True,
-        flip_mode='heatmap',
-        shift_heatmap=True,
-    ))
+    # the heatmap flip test; shift_heatmap aligns the averaged heatmaps
+    # returned with output_heatmaps (HIHHead averages decoded points)
+    test_cfg=dict(flip_test=True, shift_heatmap=True))
 
 # base dataset settings
-dataset_type = 'WFLWDataset'
+dataset_type = _base_.face_wflw.train.type
 data_mode = 'topdown'
-data_root = 'data/wflw/'
+data_root = _base_.face_wflw.train.data_root
 
 # The paper augments with +-30 px translation, horizontal flip with landmark
 # swap, +-30 deg rotation, Gaussian blur and a random occluding rectangle.
@@ -132,13 +120,10 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        _base_.face_wflw.train,
         data_mode=data_mode,
-        ann_file='annotations/face_landmarks_wflw_train.json',
         data_prefix=dict(img='images/'),
-        pipeline=train_pipeline,
-    ))
+        pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=32,
     num_workers=2,
@@ -146,22 +131,11 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        _base_.face_wflw.val,
         data_mode=data_mode,
-        ann_file='annotations/face_landmarks_wflw_test.json',
         data_prefix=dict(img='images/'),
         test_mode=True,
-        pipeline=val_pipeline,
-    ))
+        pipeline=val_pipeline))
 test_dataloader = val_dataloader
-
-# inter-ocular NME (outer eye corners 60 and 72), with FR@10 and AUC@10
-val_evaluator = [
-    dict(type='NME', norm_mode='keypoint_distance', keypoint_indices=[60, 72]),
-    dict(
-        type='FailureRateAUC',
-        norm_mode='keypoint_distance',
-        keypoint_indices=[60, 72])
-]
+val_evaluator = _base_.face_wflw.evaluator
 test_evaluator = val_evaluator

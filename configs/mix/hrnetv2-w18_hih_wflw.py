@@ -6,29 +6,22 @@
 # Backbone, neck, data pipeline, schedule and evaluation stay MMPose's.
 _base_ = [
     'mmpose::face_2d_keypoint/topdown_heatmap/wflw/'
-    'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py'
+    'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py', '../_base_/hih_plugin.py'
 ]
-custom_imports = dict(
-    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
-    allow_failed_imports=False)
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
 # A new name on purpose: a dict named `codec` would be merged into the base's
 # MSRAHeatmap dict, and a `_delete_` key inside it would reach the codec's
-# constructor from the pipeline.
+# constructor from the pipeline. decimal_mode='local' is the recipe of
+# hih-local_wflw.py: 24 bins over 3 cells, integer sigma 0.75, mean-bin
+# decoding.
 hih_codec = dict(
     type='HIHHeatmap',
     input_size=(256, 256),
     heatmap_size=(64, 64),
-    # 24 bins over 3 cells (1/8 cell each): the local read-out, trained at the
-    # 3x3 cells around the true one, can correct an argmax a cell off
-    decimal_size=24,
-    decimal_span=3,
-    sigma=0.75,  # as hih-local_wflw.py
-    decimal_sigma=1.0,
-    decode_mode='expectation')
+    decimal_mode='local')
 
 model = dict(
     # `_delete_`: the base's HeatmapHead keys (conv_out_channels,
@@ -39,39 +32,26 @@ model = dict(
         type='HIHHead',
         in_channels=270,  # HRNetV2's four branches, concatenated by the neck
         out_channels=98,
-        # the local read-out: HRNet's crop-wide landmarks are not where the
-        # paper's global branch learns (docs/methods.md, "HIH: Heatmap in
-        # Heatmap")
+        # the local read-out with its defaults, the recipe of
+        # hih-local_wflw.py (a per-cell BCE integer map, trained at the 3x3
+        # cells around the true one, votes weighted by the map cubed): HRNet's
+        # crop-wide landmarks are not where the paper's global branch learns
+        # (docs/methods.md, "HIH: Heatmap in Heatmap")
         decimal_mode='local',
         # the read-out's 3x3 conv runs at 9 cells per landmark in training:
         # 128 channels keep the head's train step within 1.05x HeatmapHead's
         # (docs/results.md, "Cost of the decimal branch"); 384 cost 1.1x
         decimal_channels=128,
-        loss=dict(type='H3RLoss', mode='bce'),
-        readout_cells='neighbours',
-        neighbour_votes=True,
-        vote_power=3.,
-        # as hih-local_wflw.py: 5x the paper's 0.05 per 8 x 8 bins next to
-        # the BCE integer map (DistributionLoss averages over the bins)
-        decimal_loss=dict(type='DistributionLoss', loss_weight=2.25),
         decoder=hih_codec))
 # test_cfg stays the base's: HIHHead's flip test uses flip_mode='heatmap'.
 
 # The base config built its pipelines from its own `codec` when it was read.
-# Only the training pipeline encodes targets; it is restated with the new
+# Only the training pipeline encodes targets; its GenerateTarget gets the new
 # codec and handed to the dataloader again (lists replace the base's whole).
 train_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(
-        type='RandomBBoxTransform',
-        shift_prob=0,
-        rotate_factor=60,
-        scale_factor=(0.75, 1.25)),
-    dict(type='TopdownAffine', input_size=hih_codec['input_size']),
-    dict(type='GenerateTarget', encoder=hih_codec),
-    dict(type='PackPoseInputs')
+    dict(type='GenerateTarget', encoder=hih_codec)
+    if step['type'] == 'GenerateTarget' else step
+    for step in _base_.train_pipeline
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 

@@ -6,11 +6,8 @@
 _base_ = [
     'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
     'td-hm_res50_8xb64-210e_coco-256x192.py',
-    '../_base_/models/h3r_head.py'
+    '../_base_/hih_plugin.py', '../_base_/models/h3r_head.py'
 ]
-custom_imports = dict(
-    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
-    allow_failed_imports=False)
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
@@ -35,17 +32,12 @@ model = dict(
     test_cfg=dict(_base_.h3r_test_cfg, _delete_=True))
 
 # The base config built its pipelines from its own `codec` when it was read.
-# Only the training pipeline encodes targets; it is restated with the new
+# Only the training pipeline encodes targets; its GenerateTarget gets the new
 # codec and handed to the dataloader again (lists replace the base's whole).
 train_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(type='RandomHalfBody'),
-    dict(type='RandomBBoxTransform'),
-    dict(type='TopdownAffine', input_size=h3r_codec['input_size']),
-    dict(type='GenerateTarget', encoder=h3r_codec),
-    dict(type='PackPoseInputs')
+    dict(type='GenerateTarget', encoder=h3r_codec)
+    if step['type'] == 'GenerateTarget' else step
+    for step in _base_.train_pipeline
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 

@@ -12,6 +12,14 @@ from .utils import (decimal_bin_position, decode_hih_tensors,
                     generate_decimal_labels, numpy_batch_of_one,
                     sanitize_visibility)
 
+# What None means for each decimal_mode.
+MODE_DEFAULTS = {
+    'global': dict(decimal_size=8, decimal_span=1, sigma=1.5,
+                   decode_mode='argmax'),
+    'local': dict(decimal_size=24, decimal_span=3, sigma=0.75,
+                  decode_mode='expectation'),
+}
+
 
 @KEYPOINT_CODECS.register_module()
 class HIHHeatmap(BaseKeypointCodec):
@@ -77,22 +85,38 @@ class HIHHeatmap(BaseKeypointCodec):
             0 for invisible keypoints, keypoints whose cell lies outside the
             heatmap and non-finite coordinates
 
+    ``decimal_mode`` picks the defaults of the arguments left at ``None``;
+    an explicit value always wins. ``'global'`` is the paper's codec;
+    ``'local'`` is the recipe of ``configs/hih-local_wflw.py`` for
+    :class:`HIHHead`'s local read-out (docs/results.md has its ablation):
+
+    ================  ===========  =================
+    argument          ``'global'``  ``'local'``
+    ================  ===========  =================
+    ``decimal_size``  8            24
+    ``decimal_span``  1            3
+    ``sigma``         1.5          0.75
+    ``decode_mode``   'argmax'     'expectation'
+    ================  ===========  =================
+
     Args:
         input_size (tuple): Image size in [w, h]
         heatmap_size (tuple): Integer heatmap size in [W, H]; each side must
             divide the input size
-        decimal_size (int): Number of decimal bins per axis, ``d >= 2``.
-            Defaults to 8
-        decimal_span (int): Number of cells the decimal bins span, an odd
-            integer >= 1. Defaults to 1 (the paper's)
-        sigma (float): Sigma of the integer heatmap Gaussian in cells.
-            Defaults to 1.5
+        decimal_mode (str): ``'global'`` or ``'local'``, the defaults above.
+            Defaults to ``'global'``
+        decimal_size (int, optional): Number of decimal bins per axis,
+            ``d >= 2``. Defaults to ``None`` (see the table)
+        decimal_span (int, optional): Number of cells the decimal bins
+            span, an odd integer >= 1. Defaults to ``None``
+        sigma (float, optional): Sigma of the integer heatmap Gaussian in
+            cells. Defaults to ``None``
         decimal_sigma (float): Sigma of the decimal Gaussian in bins.
             Defaults to 1.0
-        decode_mode (str): ``'argmax'`` takes the most likely decimal bin, as
-            the paper does; ``'expectation'`` takes the mean bin of the
-            decimal distribution (expects non-negative input such as a
-            softmax). Defaults to ``'argmax'``
+        decode_mode (str, optional): ``'argmax'`` takes the most likely
+            decimal bin, as the paper does; ``'expectation'`` takes the mean
+            bin of the decimal distribution (expects non-negative input such
+            as a softmax). Defaults to ``None``
         convention (str): ``'unbiased'`` (ours) or ``'official'`` (biased,
             for comparison only). Defaults to ``'unbiased'``
         decimal_label (str): ``'gaussian'`` (ours) or ``'softmax'`` (the
@@ -112,14 +136,28 @@ class HIHHeatmap(BaseKeypointCodec):
     def __init__(self,
                  input_size: Tuple[int, int],
                  heatmap_size: Tuple[int, int],
-                 decimal_size: int = 8,
-                 decimal_span: int = 1,
-                 sigma: float = 1.5,
+                 decimal_mode: str = 'global',
+                 decimal_size: Optional[int] = None,
+                 decimal_span: Optional[int] = None,
+                 sigma: Optional[float] = None,
                  decimal_sigma: float = 1.0,
-                 decode_mode: str = 'argmax',
+                 decode_mode: Optional[str] = None,
                  convention: str = 'unbiased',
                  decimal_label: str = 'gaussian') -> None:
         super().__init__()
+        if decimal_mode not in MODE_DEFAULTS:
+            raise ValueError(
+                f'HIHHeatmap: decimal_mode={decimal_mode!r} is unknown; use '
+                "'global' (the paper's codec) or 'local' (the local "
+                "read-out's recipe)")
+        defaults = MODE_DEFAULTS[decimal_mode]
+        decimal_size = defaults['decimal_size'] if decimal_size is None \
+            else decimal_size
+        decimal_span = defaults['decimal_span'] if decimal_span is None \
+            else decimal_span
+        sigma = defaults['sigma'] if sigma is None else sigma
+        decode_mode = defaults['decode_mode'] if decode_mode is None \
+            else decode_mode
         if int(decimal_size) != decimal_size or decimal_size < 2:
             raise ValueError(
                 f'HIHHeatmap: decimal_size={decimal_size!r} must be an '
@@ -164,6 +202,7 @@ class HIHHeatmap(BaseKeypointCodec):
             raise ValueError('HIHHeatmap: sigma and decimal_sigma must be '
                              f'positive, got {sigma} and {decimal_sigma}')
 
+        self.decimal_mode = decimal_mode
         self.input_size = tuple(input_size)
         self.heatmap_size = tuple(heatmap_size)
         self.decimal_size = int(decimal_size)

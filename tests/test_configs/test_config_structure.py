@@ -85,6 +85,18 @@ def test_no_dead_or_stale_keys(name):
     assert cfg.get('dataset_type', splits[0].type) == splits[0].type
 
 
+def test_one_fragment_switches_the_checkpoint_loader_on():
+    """Every config gets its custom_imports from _base_/hih_plugin.py, and
+    no config states its own."""
+    fragment = Config.fromfile(
+        osp.join(ROOT, 'configs', '_base_', 'hih_plugin.py')).custom_imports
+    assert 'hih_plugin.checkpoint.enable' in fragment.imports
+    for name in ALL:
+        assert load(name).custom_imports == fragment, name
+        text = open(osp.join(ROOT, 'configs', name)).read()
+        assert 'custom_imports' not in text, name
+
+
 @pytest.mark.parametrize('fragment', FRAGMENTS)
 def test_each_fragment_is_used(fragment):
     users = []

@@ -51,7 +51,7 @@ def test_full_size_model_builds_and_runs(name):
         # every stack's integer heatmaps, and the decimal logits
         stacks, decimal = out
         heatmaps = stacks[-1]
-        d = cfg.codec['decimal_size']
+        d = model.head.decoder.decimal_size
         assert decimal.shape[-3:] == (num_keypoints, d, d)
     else:
         heatmaps = out

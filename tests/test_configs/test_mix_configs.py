@@ -47,8 +47,17 @@ def test_hih_mix_has_hih_head_and_losses():
     assert head.type == 'HIHHead'
     assert head.in_channels == 270  # HRNetV2-W18's concatenated branches
     assert head.out_channels == 98
-    assert head.decimal_loss.type == 'DistributionLoss'
     assert 'conv_out_channels' not in head  # HeatmapHead's, dropped
+    # the local read-out's defaults: the recipe of hih-local_wflw.py
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import MODELS
+
+    import hih_plugin  # noqa: F401
+    init_default_scope('mmpose')
+    built = MODELS.build(head)
+    assert type(built.decimal_loss_module).__name__ == 'DistributionLoss'
+    assert type(built.loss_module).__name__ == 'H3RLoss'
+    assert built.neighbour_votes and built.readout_cells == 'neighbours'
 
 
 def test_h3r_mix_has_h3r_head_and_loss():

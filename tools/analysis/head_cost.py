@@ -64,7 +64,8 @@ def variants():
     # the mix config's local read-out (3-cell bins, trained at the 3x3 cells
     # around the true one), the same at the paper's 384 channels, the
     # one-cell read-out trained at the true cell only, and the paper's global
-    # branch (384 channels) on the paper's one-cell codec; votes only change
+    # branch (384 channels) on the paper's one-cell codec, with the local
+    # read-out's losses so that only the branch differs; votes only change
     # the decoding
     one_cell = dict(mix.hih_codec, decimal_size=8, decimal_span=1)
     for name, head, codec in (
@@ -74,7 +75,10 @@ def variants():
             ('local, one cell',
              dict(readout_cells='truth', neighbour_votes=False), one_cell),
             ('global', dict(decimal_mode='global', readout_cells='auto',
-                            neighbour_votes=False, decimal_channels=384),
+                            neighbour_votes=False, decimal_channels=384,
+                            loss=dict(type='H3RLoss', mode='bce'),
+                            decimal_loss=dict(type='DistributionLoss',
+                                              loss_weight=2.25)),
              one_cell)):
         model = mix.model.copy()
         model.head = dict(mix.model.head, decoder=codec, **head)

@@ -1,12 +1,12 @@
 """Heatmap head for H3R, with a flip test that keeps sub-pixel accuracy."""
-import math
-
 from mmengine.structures import PixelData
 from mmpose.models.heads import HeatmapHead
-from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import MODELS
 from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
                                  OptSampleList, Predictions)
+
+from .prior import foreground_prior_logit
+from .tta import average_flipped_instances, average_flipped_maps
 
 
 @MODELS.register_module()
@@ -61,8 +61,7 @@ class H3RHead(HeatmapHead):
         if not decoder or final_layer is None:
             return init_cfg
         width, height = decoder['heatmap_size']
-        cells = width * height
-        if cells < 2:  # one cell is always the foreground: no prior to set
+        if width * height < 2:  # one cell is always the foreground
             return init_cfg
         init_cfg[0] = dict(
             init_cfg[0],
@@ -70,7 +69,7 @@ class H3RHead(HeatmapHead):
                 name='final_layer',
                 type='Normal',
                 std=0.001,
-                bias=-math.log(cells - 1)))
+                bias=foreground_prior_logit((width, height))))
         return init_cfg
 
     def predict(self,
@@ -99,21 +98,14 @@ class H3RHead(HeatmapHead):
         flip_indices = batch_data_samples[0].metainfo['flip_indices']
         batch_heatmaps = self.forward(feats[0])
         batch_heatmaps_flip = self.forward(feats[1])
-        preds = self.decode(batch_heatmaps)
-        width = self.decoder.input_size[0]
-        for pred, pred_flip in zip(preds, self.decode(batch_heatmaps_flip)):
-            keypoints = pred_flip.keypoints[:, flip_indices].copy()
-            keypoints[..., 0] = width - 1 - keypoints[..., 0]
-            pred.keypoints = (pred.keypoints + keypoints) / 2
-            pred.keypoint_scores = (
-                pred.keypoint_scores +
-                pred_flip.keypoint_scores[:, flip_indices]) / 2
+        preds = average_flipped_instances(
+            self.decode(batch_heatmaps), self.decode(batch_heatmaps_flip),
+            flip_indices, self.decoder.input_size[0])
 
         if test_cfg.get('output_heatmaps', False):
-            batch_heatmaps = (batch_heatmaps + flip_heatmaps(
-                batch_heatmaps_flip,
-                flip_indices=flip_indices,
-                shift_heatmap=False)) * 0.5
+            batch_heatmaps = average_flipped_maps(batch_heatmaps,
+                                                  batch_heatmaps_flip,
+                                                  flip_indices)
             return preds, [
                 PixelData(heatmaps=hm) for hm in batch_heatmaps.detach()
             ]

@@ -161,8 +161,11 @@ def test_flip_test_combines_decimal_exactly(codec, bound):
     flip-averaged keypoints must stay within the codec's round-trip bound,
     span/(2d) cell for ours and 1/d cell for the official convention."""
     codec = tiny_codec(**codec)
+    # the fake maps are read without votes, as regressed maps
     head = MODELS.build(dict(type='HIHHead', in_channels=8, out_channels=2,
-                             decimal_mode='local', decoder=codec))
+                             decimal_mode='local', neighbour_votes=False,
+                             loss=dict(type='KeypointMSELoss'),
+                             decoder=codec))
     rng = np.random.default_rng(1)
     flip_indices = [1, 0]
     truth = rng.uniform(4, 58, size=(8, 2, 2)).astype(np.float32)

@@ -11,6 +11,8 @@ from test_hih_head import samples, tiny_codec, tiny_model
 from tool_options import read_scalars, tiny_overrides
 
 import hih_plugin  # noqa: F401
+from hih_plugin.models.heads.hih.integer import argmax_cells, softmax_maps
+from hih_plugin.models.heads.hih.neighbours import neighbour_cells
 from hih_plugin.models.heads.hih_head import LocalDecimalReadout
 
 init_default_scope('mmpose')
@@ -18,11 +20,14 @@ init_default_scope('mmpose')
 
 def single_feature_head(K=3, bins='separable', readout_cells='auto',
                         neighbour_votes=False, **codec):
-    """A local-mode head on a given 8-channel, heatmap-sized feature."""
+    """A local-mode head on a given 8-channel, heatmap-sized feature, with
+    the earlier read-out's MSE map and decimal weight."""
     return MODELS.build(
         dict(type='HIHHead', in_channels=8, out_channels=K,
              decimal_mode='local', decimal_bins=bins, decimal_channels=8,
              readout_cells=readout_cells, neighbour_votes=neighbour_votes,
+             loss=dict(type='KeypointMSELoss', use_target_weight=True),
+             decimal_loss=dict(type='DistributionLoss', loss_weight=0.05),
              decoder=tiny_codec(**codec)))
 
 
@@ -113,7 +118,7 @@ def test_training_reads_the_ground_truth_cell_not_the_predicted_one():
         head.heatmap_layers.weight.zero_()
         head.heatmap_layers.weight[:, 0, 0, 0] = 1.
     heatmaps, _ = head((feature, ))
-    predicted = head._argmax_cells(heatmaps[-1])
+    predicted = argmax_cells(heatmaps[-1])
     true_cells = torch.from_numpy(codec.encode(truth)['keypoint_cells']).long()
     assert (predicted != true_cells).any(-1).all()
 
@@ -148,7 +153,7 @@ def test_batch_decode_equals_decode_on_local_outputs():
     with torch.no_grad():
         heatmaps, logits = model.head(model.extract_feat(
             torch.rand(6, 3, 64, 64)))
-    probs = model.head._decimal_probs(logits)
+    probs = softmax_maps(logits)
     codec = model.head.decoder
     for mode in ('argmax', 'expectation'):
         codec.decode_mode = mode
@@ -324,7 +329,7 @@ def test_readout_recovers_an_argmax_one_cell_off(readout, span):
     cells = torch.from_numpy(np.floor(truth / 4 + 0.5)).long()
     wrong = cells + torch.tensor([1, 0])  # one cell right of the truth
     with torch.no_grad():
-        probs = head._decimal_probs(
+        probs = softmax_maps(
             head.decimal_readout(offset_feature(truth), wrong))
     heatmaps = torch.zeros(32, K, 16, 16)
     b, k = torch.meshgrid(torch.arange(32), torch.arange(K), indexing='ij')
@@ -438,17 +443,17 @@ def test_logit_maps_decode_score_and_vote_with_their_probabilities(
         preds, fields = head.predict((feature, ), data,
                                      dict(output_heatmaps=True))
         maps = act(head._heatmaps_and_feature((feature, ))[0][-1])
-        cells = head._argmax_cells(maps)
+        cells = argmax_cells(maps)
         if votes:
-            delta, near, inside = head._neighbours(cells)
+            delta, near, inside = neighbour_cells(cells, 3, (16, 16))
             at = near[..., 1].clamp(0, 15) * 16 + near[..., 0].clamp(0, 15)
             weights = (maps.flatten(2).gather(2, at) * inside)**power + \
                 1e-6 * (delta == 0).all(-1)
-            probs = head._decimal_probs(head.decimal_readout(feature, near))
+            probs = softmax_maps(head.decimal_readout(feature, near))
             kpts, scores = head.decoder.batch_decode(maps, probs, near,
                                                      weights)
         else:
-            probs = head._decimal_probs(head.decimal_readout(feature, cells))
+            probs = softmax_maps(head.decimal_readout(feature, cells))
             kpts, scores = head.decoder.batch_decode(maps, probs)
     for p, f, k, s, m in zip(preds, fields, kpts, scores, maps):
         np.testing.assert_allclose(p.keypoints, k, atol=1e-4)

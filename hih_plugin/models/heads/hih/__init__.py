@@ -1,0 +1,1 @@
+# The units HIHHead composes; none registers anything.
