@@ -19,11 +19,7 @@
 #   python tools/dataset_converters/crop_faces.py \
 #       data/lfpw_68_ann/lfpw_68_train.json data/lfpw_68/trainset \
 #       data/lfpw_68_crops
-_base_ = ['mmpose::_base_/default_runtime.py']
-
-custom_imports = dict(
-    imports=['hih_plugin', 'hih_plugin.checkpoint.enable'],
-    allow_failed_imports=False)
+_base_ = ['mmpose::_base_/default_runtime.py', './_base_/hih_plugin.py']
 
 # 120 epochs of 645 faces in batches of 32: 2,520 steps
 train_cfg = dict(max_epochs=120, val_interval=40)
@@ -46,11 +42,7 @@ codec = dict(
     type='HIHHeatmap',
     input_size=(128, 128),
     heatmap_size=(32, 32),
-    decimal_size=24,
-    decimal_span=3,
-    sigma=0.75,
-    decimal_sigma=1.0,
-    decode_mode='expectation')
+    decimal_mode='local')
 
 model = dict(
     type='TopdownPoseEstimator',
@@ -75,11 +67,6 @@ model = dict(
         deconv_out_channels=(64, 64),
         decimal_mode='local',
         decimal_channels=64,
-        readout_cells='neighbours',
-        neighbour_votes=True,
-        vote_power=3.,
-        loss=dict(type='H3RLoss', mode='bce'),
-        decimal_loss=dict(type='DistributionLoss', loss_weight=2.25),
         decoder=codec),
     test_cfg=dict(flip_test=True))
 

@@ -422,6 +422,7 @@ def method_model(method, size, stride, K):
         head = dict(type='HIHHead', in_channels=feat, out_channels=K,
                     heatmaps_from_backbone=False, deconv_out_channels=deconvs,
                     decimal_channels=32, decimal_mode='global',
+                    neighbour_votes=False, vote_power=1.,
                     loss=dict(type='KeypointMSELoss', use_target_weight=True),
                     decimal_loss=dict(
                         type='DistributionLoss',
