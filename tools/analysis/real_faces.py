@@ -16,10 +16,10 @@ leaves the inter-ocular NME unchanged. Training augments as MMPose's face
 configs do: horizontal flip with 300-W's flip pairs, rotation, scaling and
 shift (``RandomBBoxTransform``).
 """
-import os
 import os.path as osp
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -66,8 +66,7 @@ def missing_reason(photos):
 def convert(photos, split, out_dir, split_dir=SPLITS):
     """The split's JSON, written by the project's 300-W converter from the
     list ``lfpw_68_<split>.txt`` in ``split_dir``."""
-    out = osp.join(out_dir, f'lfpw_68_{split}.json')
-    os.makedirs(out_dir, exist_ok=True)
+    out = osp.abspath(osp.join(out_dir, f'lfpw_68_{split}.json'))
     proc = subprocess.run(
         [sys.executable, CONVERTER, photos, out, '--list',
          osp.join(split_dir, f'lfpw_68_{split}.txt')],
@@ -104,16 +103,19 @@ def crop(info, size):
     return out, info['keypoints'][0] * unit + t, box * unit + np.tile(t, 2)
 
 
-def make_data(photos, input_size, out_dir, split_dir=SPLITS):
+def make_data(photos, input_size, split_dir=SPLITS):
     """``(train, val)``, each ``(images, landmarks, boxes)``, and the flip
-    indices; the split lists' faces cropped for ``input_size``."""
+    indices; the split lists' faces cropped for ``input_size``. The
+    converted JSON lives in a temporary folder only: it carries the
+    annotations' licence, and the results folder is meant to be shared."""
     reason = missing_reason(photos)
     if reason:
         raise UserError(reason)
     out, flip = [], None
     for split in ('train', 'val'):
-        infos, flip = read_split(
-            photos, convert(photos, split, out_dir, split_dir))
+        with tempfile.TemporaryDirectory() as tmp:
+            infos, flip = read_split(
+                photos, convert(photos, split, tmp, split_dir))
         faces = [crop(info, CACHE_SCALE * input_size) for info in infos]
         out.append(tuple(np.stack(a) for a in zip(*faces)))
     return out[0], out[1], flip

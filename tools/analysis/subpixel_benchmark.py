@@ -355,8 +355,7 @@ def make_data(args, rng):
     size, K = args.input_size, args.num_keypoints
     if args.regime == 'photos':
         train, test, args.flip_indices = real_faces.make_data(
-            args.photos, size, osp.join(args.out_dir, 'data'),
-            args.photo_splits)
+            args.photos, size, args.photo_splits)
         return train, test
     if args.regime == 'faces':
         return (make_faces(args.num_train, size, rng),
