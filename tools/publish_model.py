@@ -119,8 +119,9 @@ def build_parser():
     parser.add_argument('--task', help='task name, e.g. "Face 2D Keypoint"; '
                         "default from the config's dataset")
     parser.add_argument('--weights-url', default='',
-                        help='URL prefix the .pth will be served from; the '
-                        'metafile links <prefix><file name>')
+                        help='URL prefix the .pth will be served from, or '
+                        'its folder in the repository (e.g. model_zoo/x/); '
+                        'the metafile links <prefix><file name>')
     parser.add_argument('--log-url', help='link to the training log, shown '
                         'in the .md table')
     parser.add_argument('--digits', type=number(int, 0, 12), default=4,
@@ -427,12 +428,16 @@ def main():
     yml = osp.join(args.out_dir, f'{name}.yml')
     md = osp.join(args.out_dir, f'{name}.md')
     write_metafile(yml, facts, name, config, metrics, weights, readme)
-    write_table(md, facts, name, config, metrics, weights, args.log_url)
+    # a folder of the repository: linked from the repository's root, as the
+    # config is, so that the link works from the page
+    link = weights if not args.weights_url or re.match(
+        r'[a-z]+://', weights) else '/' + weights
+    write_table(md, facts, name, config, metrics, link, args.log_url)
     written = [pth, yml, md]
     if args.project:
         written.append(osp.join(args.out_dir, project))
         write_project_readme(written[-1], facts, name, config, metrics,
-                             weights, args.log_url)
+                             link, args.log_url)
     for path in written:
         print(path)
 

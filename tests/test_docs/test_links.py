@@ -1,4 +1,4 @@
-"""README.md and docs/*.md: every relative link resolves inside the
+"""README.md, docs/*.md and the model zoo's pages: every relative link resolves inside the
 repository (file and heading), and the README is the front door."""
 import glob
 import os.path as osp
@@ -8,7 +8,8 @@ import pytest
 from conftest import ROOT
 
 PAGES = [osp.join(ROOT, 'README.md')] + sorted(
-    glob.glob(osp.join(ROOT, 'docs', '*.md')))
+    glob.glob(osp.join(ROOT, 'docs', '*.md')) +
+    glob.glob(osp.join(ROOT, 'model_zoo', '*', '*.md')))
 LINK = re.compile(r'\]\(([^)\s]+)\)')
 FENCE = re.compile(r'^```.*?^```', re.M | re.S)
 
@@ -40,8 +41,10 @@ def test_relative_links_resolve_inside_the_repository(page):
         if re.match(r'[a-z]+://', link):
             continue
         target, _, anchor = link.partition('#')
-        path = osp.normpath(
-            osp.join(osp.dirname(page), target)) if target else page
+        # a link from '/' starts at the repository's root, as on GitHub
+        base = ROOT if target.startswith('/') else osp.dirname(page)
+        path = osp.normpath(osp.join(base, target.lstrip('/'))) \
+            if target else page
         if osp.relpath(path, ROOT).startswith('..'):
             bad.append(f'{link}: outside the repository')
         elif not osp.exists(path):
