@@ -17,6 +17,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # missing folder to run the suite as a clone without ../shared does.
 FIXTURES = os.environ.get('HIH_FIXTURES') or osp.join(
     osp.dirname(ROOT), 'shared', 'fixtures', 'mmpose_tests_data')
+# Real face photographs with 300-W annotations (the LFPW training set), where
+# the real samples are; tests that need them skip without them.
+LFPW_PHOTOS = osp.join(osp.dirname(FIXTURES), 'lfpw_68', 'trainset')
 # End-to-end tests live here and get the ``e2e`` marker.
 E2E_DIR = osp.join(ROOT, 'tests', 'test_tools')
 

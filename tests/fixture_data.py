@@ -81,3 +81,17 @@ def write(name, root, seed=0):
                                osp.join(root, 'test_mpii.json'))
     else:
         raise ValueError(f'no generated sample of {name!r}')
+
+
+def write_300w_folder(root, names, rng, size=160):
+    """A 300-W style folder: drawn faces as ``NAME.jpg`` beside ``NAME.pts``
+    (68 points, 1-based, as 300-W distributes them)."""
+    import cv2
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        img, kpts = demo_data.draw_face(size, rng)
+        cv2.imwrite(str(root / f'{name}.jpg'), img)
+        points = '\n'.join(f'{x + 1:.3f} {y + 1:.3f}'
+                           for x, y in kpts[FACE_POINTS['300w']])
+        (root / f'{name}.pts').write_text(
+            f'version: 1\nn_points: 68\n{{\n{points}\n}}\n')

@@ -8,6 +8,7 @@ import os.path as osp
 import numpy as np
 import pytest
 from conftest import ROOT, fixture_dir, run_tool
+from fixture_data import write_300w_folder
 
 pytest.importorskip('mmpose')
 
@@ -326,23 +327,6 @@ def test_subpixel_benchmark_merges_seeds_run_apart(tmp_path):
                     tmp_path / '0' / 'results.json', tmp_path / 'other.json',
                     '--out-dir', tmp_path / 'no', check=False)
     assert proc.returncode == 2 and 'other settings (steps)' in proc.stderr
-
-
-def write_300w_folder(root, names, rng, size=160):
-    """A 300-W style folder: drawn faces as ``NAME.jpg`` beside ``NAME.pts``
-    (68 points, 1-based, as 300-W distributes them)."""
-    import cv2
-    from fixture_data import FACE_POINTS
-
-    from hih_plugin.cli import demo_data
-    root.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        img, kpts = demo_data.draw_face(size, rng)
-        cv2.imwrite(str(root / f'{name}.jpg'), img)
-        points = '\n'.join(f'{x + 1:.3f} {y + 1:.3f}'
-                           for x, y in kpts[FACE_POINTS['300w']])
-        (root / f'{name}.pts').write_text(
-            f'version: 1\nn_points: 68\n{{\n{points}\n}}\n')
 
 
 def test_subpixel_benchmark_photos_regime(tmp_path):
