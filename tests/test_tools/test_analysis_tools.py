@@ -351,8 +351,8 @@ def test_subpixel_benchmark_photos_regime(tmp_path):
     for r in rows:
         assert r['regime'] == 'photos' and np.isfinite(r['nme_percent'])
         assert 0 <= r['fr8_percent'] <= 100
-        parts = [r[f'nme_{p}'] for p in ('jaw', 'brows', 'nose', 'eyes',
-                                          'mouth')]
+        parts = [r[f'nme_{p}']
+                 for p in ('jaw', 'brows', 'nose', 'eyes', 'mouth')]
         assert all(np.isfinite(parts))
         # the per-part NMEs average (by landmark count) to the whole NME
         counts = (17, 10, 9, 12, 20)

@@ -113,16 +113,17 @@ def find_pairs(folder):
                 continue
             name = osp.relpath(osp.join(root, stem), folder)
             if stem not in stems:
+                exts = ', '.join(IMAGE_EXTS)
                 raise UserError(f'{osp.join(root, f)} has no image beside it '
-                                f'({stem} with one of {", ".join(IMAGE_EXTS)})')
+                                f'({stem} with one of {exts})')
             pairs[name] = (osp.join(root, stems[stem]), osp.join(root, f))
     return pairs
 
 
 def listed(pairs, list_file, folder):
     """The names of ``list_file``, in its order, each found once."""
-    text = read_bounded(list_file, '--list', 64 << 20).decode('utf-8',
-                                                             'replace')
+    text = read_bounded(list_file, '--list', 64 << 20).decode(
+        'utf-8', 'replace')
     names = [osp.normpath(n.strip()) for n in text.splitlines() if n.strip()]
     seen = set()
     for name in names:
