@@ -1,4 +1,5 @@
-"""README.md, docs/*.md and the model zoo's pages: every relative link resolves inside the
+"""README.md, docs/*.md and the model zoo's pages: every relative link
+resolves inside the
 repository (file and heading), and the README is the front door."""
 import glob
 import os.path as osp
