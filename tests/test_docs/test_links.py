@@ -1,6 +1,6 @@
 """README.md, docs/*.md and the model zoo's pages: every relative link
-resolves inside the
-repository (file and heading), and the README is the front door."""
+resolves inside the repository (file and heading), and the README is the
+front door."""
 import glob
 import os.path as osp
 import re
