@@ -1,23 +1,27 @@
 """Draw a top-down model's keypoints on one image, with MMPose's visualizer.
 
-    python tools/demo.py IMAGE CONFIG CHECKPOINT --out-file result.png
+    python tools/demo.py PHOTO
+    python tools/demo.py IMAGE CONFIG CHECKPOINT [--out-file result.png]
         [--bboxes X1 Y1 X2 Y2 [X1 Y1 X2 Y2 ...]]
         [--det-config DET_CONFIG --det-checkpoint DET_CHECKPOINT]
-    python tools/demo.py IMAGE MODEL.onnx --out-file result.png
+    python tools/demo.py IMAGE MODEL.onnx [--out-file result.png]
         [--bboxes X1 Y1 X2 Y2 [X1 Y1 X2 Y2 ...]]
 
-The second form runs a model exported by tools/deploy/export_onnx.py in
-onnxruntime; the file carries the config's name, crop size, pipeline and
-dataset (README, "Deploy"), and boxes are the ``--bboxes`` given or the
-whole image.
+With a photograph alone, the model of ``model_zoo/hih-local_lfpw`` draws 68
+landmarks on every face that OpenCV's Haar cascade finds (its weights carry
+the 300-W annotations' terms: non-commercial research only). The third form
+runs a model exported by tools/deploy/export_onnx.py in onnxruntime
+(docs/deploy.md). The drawing goes to ``--out-file``, by default
+``<image name>_landmarks.png`` in the current folder.
 
 Boxes, in this order of precedence: the ``--bboxes`` given (pixels, x1 y1 x2
-y2), or those an MMDetection detector finds (class ``--det-cat-id`` with
-score above ``--bbox-thr``, after NMS), or the whole image. When the detector
-finds no box above the threshold, the whole image is used as the one box, as
-MMPose's own demos do, and the tool says so.
+y2); those an MMDetection detector finds (class ``--det-cat-id`` with score
+above ``--bbox-thr``, after NMS); for a face model, the faces the Haar
+cascade finds (``hih_plugin.apis.HaarFaceDetector``, ``--face-detector``);
+else the whole image, which the tool says. A face model with no face found
+stops with one line; a detector with no box uses the whole image, as
+MMPose's own demos do, and says so.
 """
-import argparse
 import os
 import os.path as osp
 import sys
@@ -30,39 +34,70 @@ import numpy as np
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.checkpoint import enable_safe_loader
-from hih_plugin.cli import add_cfg_options, cli_main, load_config
+from hih_plugin.cli import (ArgumentParser, add_cfg_options, cli_main,
+                            load_config, number)
+from hih_plugin.cli.files import check_regular_file
 from hih_plugin.cli.meta_check import checked_meta
 from hih_plugin.cli.model_check import load_checkpoint_strict
+from hih_plugin.cli.outputs import atomic_path, check_output_file
+from hih_plugin.datasets.image_check import image_size_problem
 from hih_plugin.errors import UserError
 
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# The model used with a photograph alone: trained on real faces (LFPW, 300-W
+# annotations), model_zoo/hih-local_lfpw/README.md.
+DEFAULT_CONFIG = 'configs/hih-local_res18-w32_1xb32-120e_lfpw-128x128.py'
+DEFAULT_CHECKPOINT = ('model_zoo/hih-local_lfpw/hih-local_res18-w32_lfpw-'
+                      '128x128-4808cf76_20261205.pth')
+TERMS = ('its weights were trained on the 300-W annotations, licensed for '
+         'non-commercial research only (model_zoo/hih-local_lfpw/README.md)')
+# MMPose's face datasets: their models get the face detector's boxes
+FACE_DATASETS = ('300w', 'wflw', 'cofw', 'aflw', 'coco_wholebody_face',
+                 'lapa', 'face6')
+MAX_IMAGE_BYTES = 1 << 30
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        description='Top-down keypoint inference on one image')
-    parser.add_argument('image', help='image file (a face or a person)')
-    parser.add_argument('config', help='pose model config file')
-    parser.add_argument('checkpoint', help='pose model checkpoint file')
-    parser.add_argument('--out-file', required=True,
-                        help='where to write the visualization (e.g. .png)')
+
+def add_drawing_args(parser):
+    """Options both forms share: the output and how to draw."""
+    parser.add_argument('--out-file',
+                        help='where to write the drawing (e.g. .png); '
+                        'default <image name>_landmarks.png here')
     parser.add_argument(
-        '--bboxes', type=float, nargs='+', metavar='COORD',
+        '--bboxes', type=number(float), nargs='+', metavar='COORD',
         help='boxes in pixels as x1 y1 x2 y2, four numbers per box')
-    parser.add_argument('--det-config', help='MMDetection config for boxes')
-    parser.add_argument('--det-checkpoint', help='MMDetection checkpoint')
-    parser.add_argument('--det-cat-id', type=int, default=0,
-                        help='detector class to keep (0: person in COCO)')
-    parser.add_argument('--bbox-thr', type=float, default=0.3,
-                        help='detection score threshold')
-    parser.add_argument('--nms-thr', type=float, default=0.3,
-                        help='IoU threshold of the box NMS')
-    parser.add_argument('--kpt-thr', type=float, default=0.3,
+    parser.add_argument('--kpt-thr', type=number(float, 0, 1), default=0.3,
                         help='keypoint score threshold for drawing')
-    parser.add_argument('--radius', type=int, default=3,
+    parser.add_argument('--radius', type=number(int, 0, 100), default=3,
                         help='keypoint radius for visualization')
-    parser.add_argument('--thickness', type=int, default=1,
+    parser.add_argument('--thickness', type=number(int, 0, 100), default=1,
                         help='link thickness for visualization')
     parser.add_argument('--draw-bbox', action='store_true',
                         help='draw the boxes too')
+
+
+def build_parser():
+    parser = ArgumentParser(
+        description='Top-down keypoint inference on one image')
+    parser.add_argument('image', help='image file (a face or a person)')
+    parser.add_argument('config', nargs='?',
+                        help=f'pose model config file (default '
+                        f'{DEFAULT_CONFIG})')
+    parser.add_argument('checkpoint', nargs='?',
+                        help='pose model checkpoint file (default: the '
+                        "default config's published weights)")
+    add_drawing_args(parser)
+    parser.add_argument('--det-config', help='MMDetection config for boxes')
+    parser.add_argument('--det-checkpoint', help='MMDetection checkpoint')
+    parser.add_argument('--det-cat-id', type=number(int, 0), default=0,
+                        help='detector class to keep (0: person in COCO)')
+    parser.add_argument('--bbox-thr', type=number(float, 0, 1), default=0.3,
+                        help='detection score threshold')
+    parser.add_argument('--nms-thr', type=number(float, 0, 1), default=0.3,
+                        help='IoU threshold of the box NMS')
+    parser.add_argument(
+        '--face-detector', choices=('haar', 'none'), default='haar',
+        help='boxes of a face model without --bboxes or a detector: the '
+        'faces an OpenCV Haar cascade finds, or (none) the whole image')
     parser.add_argument('--device', default=None,
                         help='e.g. cpu or cuda:0; default cuda:0 if '
                         'available, else cpu')
@@ -72,13 +107,29 @@ def build_parser():
     return parser
 
 
+def out_file(args):
+    """The drawing's path, checked before any work."""
+    if args.out_file is None:
+        stem = osp.splitext(osp.basename(args.image))[0]
+        args.out_file = f'{stem}_landmarks.png'
+    args.out_file = check_output_file(args.out_file, '--out-file')
+    return args.out_file
+
+
 def read_image(path):
-    """BGR image array, or a UserError naming why the file is not one."""
+    """BGR image array, or a UserError naming why the file is not one: not
+    a regular file, too large, more pixels than training allows
+    (``HIH_MAX_IMAGE_PIXELS``), or not decodable."""
     import mmcv
-    if not osp.isfile(path):
+    if not osp.exists(path):
         raise UserError(f'image not found: {path}')
+    check_regular_file(path, 'the image', MAX_IMAGE_BYTES)
     with open(path, 'rb') as f:
-        content = f.read()
+        problem = image_size_problem(f)
+        if problem:
+            raise UserError(f'image {path} {problem}')
+        f.seek(0)
+        content = f.read(MAX_IMAGE_BYTES + 1)
     img = None
     if content:
         try:
@@ -163,6 +214,14 @@ def main():
         raise UserError('--det-config and --det-checkpoint go together')
     if args.bboxes and args.det_config:
         raise UserError('pass either --bboxes or a detector, not both')
+    if bool(args.config) != bool(args.checkpoint):
+        raise UserError('give a config and its checkpoint, or neither for '
+                        'the default face model')
+    out_file(args)
+    if not args.config:
+        args.config, args.checkpoint = (osp.join(ROOT, DEFAULT_CONFIG),
+                                        osp.join(ROOT, DEFAULT_CHECKPOINT))
+        print(f'model: {DEFAULT_CONFIG}; {TERMS}')
 
     import torch
     from mmpose.apis import inference_topdown, init_model
@@ -188,12 +247,27 @@ def main():
         boxes = given
     elif args.det_config:
         boxes = detect_boxes(args, img, device)
+    elif (args.face_detector == 'haar' and
+          model.dataset_meta.get('dataset_name') in FACE_DATASETS):
+        boxes = find_faces(img, args.image)
     else:
+        print('no boxes given: using the whole image as the one box')
         boxes = None  # inference_topdown takes the whole image
     # an empty array also means the whole image to inference_topdown
     results = merge_data_samples(inference_topdown(model, img, boxes))
 
     draw(model.cfg.visualizer, model.dataset_meta, img, results, args)
+
+
+def find_faces(img, path):
+    """The faces OpenCV's Haar cascade finds, as landmark boxes."""
+    from hih_plugin.apis import HaarFaceDetector
+    boxes = HaarFaceDetector()(img)
+    if not len(boxes):
+        raise UserError(f'no face found in {path}; pass --bboxes X1 Y1 X2 Y2 '
+                        'around each face')
+    print(f'face detector: {len(boxes)} face(s)')
+    return boxes.astype(np.float32)
 
 
 def draw(vis_cfg, dataset_meta, img, results, args):
@@ -211,7 +285,10 @@ def draw(vis_cfg, dataset_meta, img, results, args):
         draw_bbox=args.draw_bbox,
         show=False,
         kpt_thr=args.kpt_thr,
-        out_file=args.out_file)
+        out_file=None)
+    with atomic_path(args.out_file) as tmp:
+        if not mmcv.imwrite(visualizer.get_image()[..., ::-1], tmp):
+            raise UserError(f'cannot write the drawing to {args.out_file}')
     report(results.pred_instances, args.kpt_thr, args.out_file)
 
 
@@ -239,27 +316,14 @@ def report(pred_instances, kpt_thr, out_file):
 
 
 def build_onnx_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog='demo.py',
         description='Top-down keypoint inference on one image with a model '
         'exported by tools/deploy/export_onnx.py, in onnxruntime')
     parser.add_argument('image', help='image file (a face or a person)')
     parser.add_argument('model', help='the exported .onnx file')
-    parser.add_argument('--out-file', required=True,
-                        help='where to write the visualization (e.g. .png)')
-    parser.add_argument(
-        '--bboxes', type=float, nargs='+', metavar='COORD',
-        help='boxes in pixels as x1 y1 x2 y2, four numbers per box; '
-        'default the whole image')
-    parser.add_argument('--kpt-thr', type=float, default=0.3,
-                        help='keypoint score threshold for drawing')
-    parser.add_argument('--radius', type=int, default=3,
-                        help='keypoint radius for visualization')
-    parser.add_argument('--thickness', type=int, default=1,
-                        help='link thickness for visualization')
-    parser.add_argument('--draw-bbox', action='store_true',
-                        help='draw the boxes too')
-    parser.add_argument('--threads', type=int, default=None,
+    add_drawing_args(parser)
+    parser.add_argument('--threads', type=number(int, 1, 256), default=None,
                         help='onnxruntime threads (default: all cores)')
     return parser
 
@@ -267,6 +331,7 @@ def build_onnx_parser():
 def onnx_main(argv):
     from hih_plugin.deploy import require_onnx
     args = build_onnx_parser().parse_args(argv)
+    out_file(args)
     require_onnx()
     from mmpose.structures import merge_data_samples
 
