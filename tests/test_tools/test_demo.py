@@ -5,8 +5,10 @@ import importlib.util
 import os.path as osp
 import re
 
+import cv2
+import numpy as np
 import pytest
-from conftest import ROOT, fixture_dir, run_tool
+from conftest import LFPW_PHOTOS, ROOT, assert_one_error, fixture_dir, run_tool
 from ecosystem_utils import (data_options, save_random_weights, tiny_h3r_coco,
                              tiny_hih_wflw)
 from tool_options import annotated_image
@@ -55,16 +57,6 @@ def assert_png_like(out, img):
     assert mmcv.imread(out).shape == mmcv.imread(img).shape
 
 
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith('error:')]
-    assert len(lines) == 1, proc.stderr[-3000:]
-    for frag in fragments:
-        assert frag in lines[0], lines[0]
-    assert 'Traceback' not in proc.stderr
-    return lines[0]
-
-
 def test_demo_person_with_given_boxes(person, tmp_path):
     out = tmp_path / 'person.png'
     proc = run_tool('demo.py', person['img'], person['config'],
@@ -81,7 +73,9 @@ def test_demo_person_with_given_boxes(person, tmp_path):
 def test_demo_face_on_whole_image(face, tmp_path):
     out = tmp_path / 'face.png'
     proc = run_tool('demo.py', face['img'], face['config'], face['ckpt'],
-                    '--device', 'cpu', '--kpt-thr', '0', '--out-file', out)
+                    '--device', 'cpu', '--kpt-thr', '0', '--out-file', out,
+                    '--face-detector', 'none')
+    assert 'using the whole image as the one box' in proc.stdout
     assert '1 instance(s) drawn' in proc.stdout
     assert re.search(r': [1-9]\d* of 98 keypoints scored at least '
                      r'--kpt-thr 0\.0', proc.stdout), proc.stdout
@@ -124,8 +118,7 @@ def test_mismatched_checkpoint_is_refused(person, face, tmp_path):
     proc = run_tool('demo.py', face['img'], face['config'], person['ckpt'],
                     '--device', 'cpu', '--out-file', tmp_path / 'x.png',
                     check=False)
-    line = assert_one_line_error(proc, 'does not fit the model',
-                                 person['ckpt'])
+    line = assert_one_error(proc, 'does not fit the model', person['ckpt'])
     # same tiny backbone; HIH's heatmap and decimal layers are missing, and
     # H3R's final layer is not HIH's
     assert 'missing key(s)' in line and 'unexpected key(s)' in line
@@ -136,7 +129,7 @@ def test_mismatched_checkpoint_is_refused(person, face, tmp_path):
                     tmp_path, '--cfg-options',
                     *data_options(face['root'], 'wflw', splits=('test', )),
                     check=False)
-    assert_one_line_error(proc, 'does not fit the model', 'missing key(s)')
+    assert_one_error(proc, 'does not fit the model', 'missing key(s)')
 
 
 def test_unreadable_image_is_refused(person, tmp_path):
@@ -144,7 +137,7 @@ def test_unreadable_image_is_refused(person, tmp_path):
     img.write_bytes(b'\x89PNG\r\n\x1a\nnot a png')
     proc = run_tool('demo.py', img, person['config'], person['ckpt'],
                     '--out-file', tmp_path / 'x.png', check=False)
-    assert_one_line_error(proc, 'cannot decode image', str(img))
+    assert_one_error(proc, 'cannot decode image', str(img))
 
 
 def demo_module():
@@ -158,7 +151,9 @@ def demo_module():
 @pytest.mark.parametrize('content,reason', [
     (None, 'image not found'),
     (b'', 'cannot decode image'),
-    (b'GIF89a truncated', 'cannot decode image'),
+    (b'GIF89a\x10\x00\x10\x00 truncated', 'cannot decode image'),
+    # a header declaring 65535 x 65535 pixels: refused before decoding
+    (b'GIF89a\xff\xff\xff\xff', 'more than the limit'),
 ])
 def test_read_image_names_the_problem(tmp_path, content, reason):
     from hih_plugin.errors import UserError
@@ -207,13 +202,61 @@ def test_demo_cfg_options_and_no_keypoint_message(tmp_path):
     out = tmp_path / 'refused.png'
     proc = run_tool('demo.py', img, config, ckpt, '--device', 'cpu',
                     '--out-file', out, check=False)
-    assert_one_line_error(proc, 'does not fit the model', 'missing key(s)')
+    assert_one_error(proc, 'does not fit the model', 'missing key(s)')
 
     out = tmp_path / 'face.png'
     # the default --kpt-thr 0.3 is far above a random model's scores
     proc = run_tool('demo.py', img, config, ckpt, '--device', 'cpu',
-                    '--out-file', out, '--cfg-options', *opts)
+                    '--out-file', out, '--face-detector', 'none',
+                    '--cfg-options', *opts)
     assert 'instance(s) drawn' not in proc.stdout
     assert 'no keypoint scored at least --kpt-thr 0.3' in proc.stderr
     assert 'keypoint scores range from' in proc.stderr
     assert_png_like(out, img)
+
+
+def test_face_detector_maps_detections_to_landmark_squares():
+    from hih_plugin.apis import HaarFaceDetector
+    detector = HaarFaceDetector(mapping=(0.5, 0.6, 0.8))
+    boxes = detector.landmark_boxes(np.array([[100., 50., 40., 40.]]))
+    # centre (100 + 0.5 * 40, 50 + 0.6 * 40), side 0.8 * 40
+    np.testing.assert_allclose(boxes, [[104., 58., 136., 90.]])
+    # a flat grey image holds no face
+    assert len(detector(np.full((300, 400, 3), 128, np.uint8))) == 0
+
+
+def test_demo_default_model_refuses_a_photo_without_a_face(tmp_path):
+    img = tmp_path / 'wall.png'
+    cv2.imwrite(str(img), np.full((240, 320, 3), 128, np.uint8))
+    proc = run_tool('demo.py', img, '--out-file', tmp_path / 'o.png',
+                    check=False)
+    assert 'non-commercial research only' in proc.stdout
+    assert_one_error(proc, 'no face found in', '--bboxes')
+    assert not (tmp_path / 'o.png').exists()
+
+
+@pytest.mark.parametrize('args,fragment', [
+    (['--out-file', '.'], 'is a directory'),
+    (['--kpt-thr', 'nan'], '--kpt-thr'),
+    (['--radius', '-1'], '--radius'),
+    ([osp.join(ROOT, 'configs', 'hih_wflw.py')], 'or neither'),
+])
+def test_demo_refuses_bad_arguments_before_any_work(tmp_path, args,
+                                                    fragment):
+    img = tmp_path / 'wall.png'
+    cv2.imwrite(str(img), np.full((64, 64, 3), 128, np.uint8))
+    args = [str(tmp_path) if a == '.' else a for a in args]
+    proc = run_tool('demo.py', img, *args, check=False)
+    assert_one_error(proc, fragment)
+
+
+@pytest.mark.skipif(not osp.isdir(LFPW_PHOTOS),
+                    reason='the real LFPW photographs are not beside the '
+                    'checkout')
+def test_demo_default_model_draws_68_landmarks_on_a_real_face(tmp_path):
+    out = tmp_path / 'face.png'
+    proc = run_tool('demo.py', osp.join(LFPW_PHOTOS, 'image_0002.jpg'),
+                    '--out-file', out)
+    assert 'face detector: 1 face(s)' in proc.stdout
+    assert ': 68 of 68 keypoints' in proc.stdout
+    assert cv2.imread(str(out)).shape == (450, 300, 3)
