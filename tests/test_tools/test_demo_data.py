@@ -78,7 +78,7 @@ def test_mmpose_wflw_dataset_reads_it(demo):
 
 
 def test_quickstart_runs_end_to_end(tmp_path):
-    """tools/quickstart.sh -- the README's commands -- on a few images and
+    """tools/quickstart.sh -- the quick start's commands -- on a few images and
     one epoch: trains HIH through configs/hih-local_wflw_quickstart.py,
     tests it with NME, FR@10 and AUC@10, draws predictions with MMPose's
     visualizer and reports the decimal loss trend."""
