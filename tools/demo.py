@@ -7,9 +7,9 @@
         [--bboxes X1 Y1 X2 Y2 [X1 Y1 X2 Y2 ...]]
 
 The second form runs a model exported by tools/deploy/export_onnx.py in
-onnxruntime; the file carries the config's name, crop size, pipeline and
-dataset (README, "Deploy"), and boxes are the ``--bboxes`` given or the
-whole image.
+onnxruntime; the file carries the config's name, crop, normalisation and
+keypoint layout (docs/deploy.md, "Model files are data"), and boxes are
+the ``--bboxes`` given or the whole image.
 
 Boxes, in this order of precedence: the ``--bboxes`` given (pixels, x1 y1 x2
 y2), or those an MMDetection detector finds (class ``--det-cat-id`` with
