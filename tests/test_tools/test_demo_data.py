@@ -127,9 +127,9 @@ def keypoint_sets(path):
 
 @pytest.mark.parametrize('name', sorted(DATASET_TYPES))
 def test_generated_sample_reads_like_the_real_one(name, tmp_path):
-    """The data a clone without the real samples tests on: MMPose's loader reads
-    it, with the dataset's keypoint count, and where the real sample is
-    present, the generated file has the real one's fields."""
+    """The data a clone without the real samples tests on: MMPose's loader
+    reads it, with the dataset's keypoint count, and where the real sample
+    is present, the generated file has the real one's fields."""
     import fixture_data
     from conftest import FIXTURES
     fixture_data.write(name, str(tmp_path))
