@@ -7,7 +7,7 @@ ours, so every layer may import it.
 """
 
 # Where error messages about missing or malformed data send the user.
-DATA_PREP_DOC = 'README.md, section "Data preparation"'
+DATA_PREP_DOC = 'docs/training.md, section "Data preparation"'
 
 
 class UserError(Exception):

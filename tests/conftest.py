@@ -13,8 +13,9 @@ import pytest
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-# The real dataset samples; HIH_FIXTURES points elsewhere, e.g. at a
-# missing folder to run the suite as a clone without ../shared does.
+# The real-data fixtures beside the checkout; HIH_FIXTURES points
+# elsewhere, e.g. at a missing folder to run the suite on generated data
+# as a plain clone does.
 FIXTURES = os.environ.get('HIH_FIXTURES') or osp.join(
     osp.dirname(ROOT), 'shared', 'fixtures', 'mmpose_tests_data')
 # Real face photographs with 300-W annotations (the LFPW training set), where
@@ -52,7 +53,7 @@ def pytest_collection_finish(session):
 
 def fixture_dir(name: str) -> str:
     """Folder of a small dataset sample in the layout of
-    ``../shared/fixtures/mmpose_tests_data/<name>``: the real sample where
+    ``mmpose_tests_data/<name>`` (``FIXTURES``): the real sample where
     it is present, else data generated once per test process in the
     dataset's own format (tests/fixture_data.py). No test needs a real
     sample's own quirks today; one that does should skip where it is

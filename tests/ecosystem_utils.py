@@ -1,5 +1,5 @@
-"""Helpers shared by the tests of issue 7 (mix configs, distributed runs,
-publishing, demo): fixture-pointing config overrides and tiny configs."""
+"""Shared by the tests of the mix configs, distributed runs, publishing
+and the demo: fixture-pointing config overrides and tiny configs."""
 import os.path as osp
 import socket
 

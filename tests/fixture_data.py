@@ -1,4 +1,4 @@
-"""Dataset samples the tests generate where ../shared/fixtures is absent.
+"""Dataset samples the tests generate where the real ones are absent.
 
 Each folder has the layout of ``mmpose_tests_data/<name>`` (the annotation
 file ``test_<name>.json`` with its images beside it) and the dataset's own

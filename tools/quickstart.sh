@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The README's quick start, exactly: generate a synthetic WFLW-format face
-# dataset, train HIH with the local decimal read-out on it through
-# configs/hih-local_wflw_quickstart.py (configs/hih-local_wflw.py at smoke
+# The quick start of docs/quickstart.md, exactly: generate a synthetic
+# WFLW-format face dataset, train HIH with the local decimal read-out on
+# it through configs/hih-local_wflw_quickstart.py (hih-local_wflw.py at smoke
 # scale: 128 input, 32x32 heatmaps, one narrow stack), test it (NME, FR@10,
 # AUC@10) and draw its predictions with MMPose's visualizer, then show how
 # far the decimal (CSC) loss fell. It shows the pipeline works end to end;
@@ -16,7 +16,7 @@ set -euo pipefail
 # One torch thread for the model, and one data-loading process beside it
 # (the config's num_workers=1): the two cores stay busy without torch's
 # idle OpenMP threads spin-waiting for the other core, which on a loaded
-# 2-core machine made an epoch many times slower (issue 13). Set
+# 2-core machine made an epoch many times slower. Set
 # OMP_NUM_THREADS yourself to override.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # No albumentations version check over the network when mmpose imports it.
@@ -36,7 +36,7 @@ mkdir -p "$WORK"
 VIS=$(cd "$WORK" && pwd)/vis
 
 # The tests shrink the run through QS_*; by default the commands below are
-# exactly the README's.
+# exactly those of docs/quickstart.md.
 TRAIN_OPTS=() TEST_OPTS=()
 if [ -n "${QS_DATA:-}" ]; then
     TRAIN_OPTS+=(train_dataloader.dataset.data_root="$DATA")

@@ -1,4 +1,4 @@
-"""The helpers behind the tools' refusals, in process: files read as
+"""The checks behind the tools' refusals, in process: files read as
 bounded regular files, numeric arguments in ranges, one-line argument
 errors, non-finite metrics, a work dir's ``last_checkpoint``."""
 import argparse

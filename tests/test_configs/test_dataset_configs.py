@@ -87,7 +87,8 @@ def test_train_one_iteration_and_validate_on_fixture(name, tmp_path):
 @pytest.mark.parametrize('name', CONFIGS)
 def test_missing_annotation_file_is_named(name, tmp_path):
     """Every config's splits are checked: an empty data root fails on the
-    annotation file, naming it and the README's data-preparation section."""
+    annotation file, naming it and the data-preparation section of
+    docs/training.md."""
     cfg = Config.fromfile(config_path(name))
     for split in SPLITS:
         cfg[f'{split}_dataloader'].dataset.data_root = str(tmp_path)
@@ -142,6 +143,6 @@ def test_train_tool_stops_before_training_without_annotations(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     missing = osp.join(str(tmp_path), 'annotations/cofw_train.json')
     assert missing in proc.stderr
-    assert 'README.md, section "Data preparation"' in proc.stderr
+    assert 'docs/training.md, section "Data preparation"' in proc.stderr
     assert 'Traceback' not in proc.stderr
     assert not work_dir.exists()  # the runner never started

@@ -55,14 +55,29 @@ def test_relative_links_resolve_inside_the_repository(page):
     assert not bad, bad
 
 
+def words(path):
+    return len(open(path, encoding='utf-8').read().split())
+
+
 def test_readme_is_a_front_door():
+    """What, why, the two commands, one table of results and links to
+    every page, within 200 lines."""
     text = open(osp.join(ROOT, 'README.md'), encoding='utf-8').read()
-    assert len(text.splitlines()) <= 250
-    assert '../shared' not in text
+    assert len(text.splitlines()) <= 200
     for heading in ('## Set-up', '## Quick start', '## Methods',
-                    '## Data preparation', '## Citation'):
+                    '## Results', '## Documentation', '## Citation'):
         assert heading in text
+    assert 'make test' in text and 'make quickstart' in text
+    linked = set(links(PAGES[0]))
+    unlinked = [osp.relpath(page, ROOT) for page in PAGES[1:]
+                if osp.relpath(page, ROOT) not in linked]
+    assert not unlinked, f'docs pages the README does not link: {unlinked}'
     # both papers' BibTeX
     assert 'arXiv' in text and '2104.03100' in text
     assert 'Heatmap Regression via Randomized Rounding' in text
     assert text.count('@article{') + text.count('@misc{') == 2
+
+
+def test_readme_and_docs_read_in_ten_minutes():
+    total = sum(words(page) for page in PAGES)
+    assert total <= 9000, f'README.md and docs/*.md hold {total} words'

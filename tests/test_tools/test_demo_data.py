@@ -78,7 +78,7 @@ def test_mmpose_wflw_dataset_reads_it(demo):
 
 
 def test_quickstart_runs_end_to_end(tmp_path):
-    """tools/quickstart.sh -- the README's commands -- on a few images and
+    """tools/quickstart.sh -- the quick start's commands -- on a few images and
     one epoch: trains HIH through configs/hih-local_wflw_quickstart.py,
     tests it with NME, FR@10 and AUC@10, draws predictions with MMPose's
     visualizer and reports the decimal loss trend."""
@@ -127,9 +127,9 @@ def keypoint_sets(path):
 
 @pytest.mark.parametrize('name', sorted(DATASET_TYPES))
 def test_generated_sample_reads_like_the_real_one(name, tmp_path):
-    """The data a clone without ../shared tests on: MMPose's loader reads
-    it, with the dataset's keypoint count, and where the real sample is
-    present, the generated file has the real one's fields."""
+    """The data a clone without the real samples tests on: MMPose's loader
+    reads it, with the dataset's keypoint count, and where the real sample
+    is present, the generated file has the real one's fields."""
     import fixture_data
     from conftest import FIXTURES
     fixture_data.write(name, str(tmp_path))

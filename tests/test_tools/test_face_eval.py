@@ -107,7 +107,7 @@ def test_missing_split_file_is_named(wflw, tmp_path):
     assert 'Traceback' not in proc.stderr
     missing = root / 'annotations' / 'face_landmarks_wflw_test_blur.json'
     assert f'blur split file not found: {missing}' in line
-    assert 'README.md, section "Data preparation"' in line
+    assert 'docs/training.md, section "Data preparation"' in line
 
 
 def split_root(wflw, tmp_path, change=None):

@@ -1,5 +1,5 @@
-"""Issue 17: no hang, no bomb and no traceback from any file a user is
-handed; publishing that cannot escape or publish NaN.
+"""No hang, no bomb and no traceback from any file a user is handed;
+publishing that cannot escape or publish NaN.
 
 Each class is checked through the real tool, run as ``python tools/X.py``
 would run it (conftest.run_tool): exit status 2, exactly one ``error:``

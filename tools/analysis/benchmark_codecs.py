@@ -28,7 +28,7 @@ Example::
 
     python tools/analysis/benchmark_codecs.py --threads 1 \
         --out docs/results/codec_speed_1thread.json
-    python tools/analysis/benchmark_codecs.py --threads 1 --against f1da425
+    python tools/analysis/benchmark_codecs.py --threads 1 --against REV
 """
 import io
 import json

@@ -4,8 +4,8 @@ dataset in one run, and write the paper-style table and CED curves.
     python tools/analysis/face_eval.py CONFIG CHECKPOINT
         [--data-root DIR] [--out-dir DIR] [--cfg-options KEY=VALUE ...]
 
-The splits, as files under the dataset's ``data_root`` (README.md, section
-"Data preparation", says where each comes from):
+The splits, as files under the dataset's ``data_root`` (docs/training.md,
+section "Data preparation", says where each comes from):
 
 - WFLW: full test set and its six subsets (pose, expression, illumination,
   make-up, occlusion, blur);

@@ -8,7 +8,7 @@ images with codec targets. The variants are interleaved within each repeat
 and the median is reported as a ratio to ``HeatmapHead`` measured in the same
 run, so load on a shared machine affects all of them alike.
 
-Example (the run reported in the README)::
+Example (the run reported in docs/results.md)::
 
     python tools/analysis/head_cost.py --out docs/results/head_cost.json
 """

@@ -11,7 +11,7 @@ signed bias per axis, for a sweep of heatmap sizes.
 Example (the WFLW fixture, all preset codecs, 256 input)::
 
     python tools/analysis/quantization_error.py \
-        --ann-file ../shared/fixtures/mmpose_tests_data/wflw/test_wflw.json \
+        --ann-file $HIH_FIXTURES/wflw/test_wflw.json \
         --dataset-type WFLWDataset --heatmap-sizes 64 32 16 8 \
         --out-dir docs/results/quantization
 """

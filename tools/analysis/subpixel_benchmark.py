@@ -62,7 +62,7 @@ coarse heatmap must be at least 2d = 8 cells; 8x8 at 64 px has the same
 relative resolution as stride 16 at 128 px, for a quarter of the compute
 (``--input-size 128 --strides 4 16`` runs that).
 
-Examples (the runs reported in the README)::
+Examples (runs reported in docs/results.md)::
 
     python tools/analysis/subpixel_benchmark.py --regime anywhere confined \
         --methods msra dark hih hih-local --steps 1000 \

@@ -14,6 +14,14 @@ same module that was exported (network and decoding) eagerly under
 execution) and flush denormals to zero, so that random weights, whose
 activations decay towards denormals, time like trained ones. Reported: the
 median time per batch and the ratio ort/torch.
+
+The defaults are slow on CPU: batch 32 of a full-size WFLW model takes tens
+of seconds per run, and on 2 cores the defaults for hih-t_wflw and h3r_wflw
+(both decimal modes) run for over an hour (docs/results/deploy.md: 30 min
+with --repeats 3 --warmup 1). A short run, batch 1 only::
+
+    python tools/deploy/onnx_latency.py configs/h3r_wflw.py \
+        --batch-sizes 1 --repeats 3 --warmup 1
 """
 import argparse
 import copy
