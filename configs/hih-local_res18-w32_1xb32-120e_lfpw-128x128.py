@@ -11,7 +11,7 @@
 # HIH head and codec of configs/hih-local_wflw.py, and its augmentation
 # (flip with 300-W's pairs, rotation, scale, shift). No pretrained weights.
 #
-# Data (tools/dataset_converters/, docs/training.md "Real faces"):
+# Data (tools/dataset_converters/, docs/faces.md):
 #   python tools/dataset_converters/face300w_to_coco.py data/lfpw_68/trainset \
 #       data/lfpw_68_ann/lfpw_68_train.json \
 #       --list tools/dataset_converters/splits/lfpw_68_train.txt
