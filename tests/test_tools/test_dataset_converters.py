@@ -189,3 +189,72 @@ def test_crop_faces_maps_landmarks_onto_the_cut_out(tmp_path):
     np.testing.assert_allclose(new['center'], [63.5, 63.5], atol=1e-3)
     ys, xs = np.nonzero(crop[..., 0] > 150)
     np.testing.assert_allclose([xs.mean(), ys.mean()], k[0], atol=0.3)
+
+
+def write_wflw_list(root, rng, faces=3):
+    """WFLW's images folder and list: drawn faces, one line each, the
+    second face in the first image again, with attributes by face."""
+    from hih_plugin.cli import demo_data
+    (root / 'imgs' / 'sub').mkdir(parents=True)
+    lines = []
+    for n in range(faces):
+        img, kpts = demo_data.draw_face(96, rng)
+        name = f'sub/face_{min(n, 1)}.jpg'
+        cv2.imwrite(str(root / 'imgs' / name), img)
+        attrs = [int(n == i) for i in range(6)]
+        lines.append(' '.join([f'{v:.3f}' for v in kpts.ravel()] +
+                              ['1', '2', '90', '91'] + [str(a) for a in attrs]
+                              + [name]))
+    (root / 'list.txt').write_text('\n'.join(lines) + '\n')
+    return lines
+
+
+def test_wflw_list_converts_with_faces_and_attribute_subsets(tmp_path):
+    lines = write_wflw_list(tmp_path, np.random.default_rng(3))
+    out = tmp_path / 'ann' / 'wflw_test.json'
+    run_tool('dataset_converters/wflw_to_coco.py', tmp_path / 'list.txt',
+             tmp_path / 'imgs', out, '--subsets')
+    data = json.load(open(out))
+    # faces 1 and 2 share an image
+    assert [i['file_name'] for i in data['images']] == [
+        'sub/face_0.jpg', 'sub/face_1.jpg']
+    assert [a['image_id'] for a in data['annotations']] == [1, 2, 2]
+    first = np.array(lines[0].split()[:196], float).reshape(98, 2)
+    kpts = np.array(data['annotations'][0]['keypoints']).reshape(98, 3)
+    # WFLW counts pixels from 0, as MMPose does: kept as they are
+    np.testing.assert_allclose(kpts[:, :2], first, atol=1e-3)
+    # face n has attribute n only: the pose subset holds face 1, the
+    # expression subset face 2 (and its image only)
+    pose = json.load(open(tmp_path / 'ann' / 'wflw_test_largepose.json'))
+    expr = json.load(open(tmp_path / 'ann' / 'wflw_test_expression.json'))
+    assert [a['id'] for a in pose['annotations']] == [1]
+    assert [a['id'] for a in expr['annotations']] == [2]
+    assert [i['id'] for i in expr['images']] == [2]
+    assert json.load(open(tmp_path / 'ann' / 'wflw_test_blur.json'))[
+        'annotations'] == []
+    from mmpose.datasets import WFLWDataset
+    ds = WFLWDataset(ann_file=str(out), data_root=str(tmp_path / 'imgs'),
+                     data_prefix=dict(img=''), test_mode=True, pipeline=[])
+    assert len(ds) == 3
+
+
+@pytest.mark.parametrize('edit,fragment', [
+    (lambda ls: [ls[0].rsplit(' ', 2)[0] + ' x.jpg'] + ls[1:],
+     'has 206 fields, not 207'),
+    (lambda ls: [ls[0].replace(ls[0].split()[3], 'nan', 1)] + ls[1:],
+     'not finite'),
+    (lambda ls: [ls[0].replace(' 1 0 0 0 0 0 ', ' 2 0 0 0 0 0 ')] + ls[1:],
+     'must be 0 or 1'),
+    (lambda ls: [ls[0].replace('face_0.jpg', 'gone.jpg')] + ls[1:],
+     'gone.jpg'),
+    (lambda ls: ls + ls[:1], 'line 4 repeats line 1'),
+])
+def test_wflw_converter_refuses_bad_lines_in_one_line(tmp_path, edit,
+                                                      fragment):
+    lines = write_wflw_list(tmp_path, np.random.default_rng(4))
+    (tmp_path / 'list.txt').write_text('\n'.join(edit(lines)) + '\n')
+    proc = run_tool('dataset_converters/wflw_to_coco.py',
+                    tmp_path / 'list.txt', tmp_path / 'imgs',
+                    tmp_path / 'o.json', check=False)
+    assert_one_error(proc, fragment)
+    assert not (tmp_path / 'o.json').exists()

@@ -18,12 +18,9 @@ Conventions:
 - **Coordinates.** A ``.pts`` file counts pixels from 1, as Matlab does (the
   first pixel's centre is at 1); MMPose counts them from 0. Every coordinate
   is written minus 1.
-- **Box and scale.** MMPose's 300-W annotations give each face the box of
-  its landmarks: ``bbox`` is ``[x_min, y_min, width, height]`` of the 68
-  points, ``center`` its centre and ``scale`` its longer side / 200 (MMPose's
-  ``pixel_std``). ``Face300WDataset`` rebuilds a square box of that side
-  around ``center``; the configs' ``GetBBoxCenterScale`` then pads it by
-  1.25.
+- **Box and scale.** As in MMPose's 300-W files, each face's box is the box
+  of its landmarks, ``scale`` its longer side / 200
+  (``hih_plugin.datasets.face_records``).
 
 Bad input stops the tool with one line naming the file: a ``.pts`` that is
 damaged (no braces, a line that is not two numbers), that holds another
@@ -37,18 +34,14 @@ import math
 import os
 import os.path as osp
 
-from PIL import Image, UnidentifiedImageError
-
 from hih_plugin.cli import ArgumentParser, cli_main, number
-from hih_plugin.cli.files import check_regular_file, read_bounded
+from hih_plugin.cli.files import read_bounded
 from hih_plugin.cli.outputs import check_output_file, write_text
+from hih_plugin.datasets.face_records import CATEGORY, face_record, image_size
 from hih_plugin.errors import UserError
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 MAX_PTS_BYTES = 1 << 20  # a 68-point file is about 1.5 KiB
-MAX_IMAGE_BYTES = 1 << 30
-CATEGORY = dict(supercategory='person', id=1, name='face', keypoints=[],
-                skeleton=[])
 
 
 def parse_args():
@@ -136,29 +129,6 @@ def listed(pairs, list_file, folder):
     return names
 
 
-def image_size(path):
-    """(width, height) from the image's header, without decoding it."""
-    check_regular_file(path, 'the image', MAX_IMAGE_BYTES)
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (OSError, UnidentifiedImageError) as err:
-        raise UserError(f'cannot read the image {path} ({err})')
-
-
-def face_annotation(points, img_id):
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
-    w, h = x2 - x1, y2 - y1
-    return dict(
-        image_id=img_id, id=img_id, category_id=1, iscrowd=0,
-        keypoints=[round(v, 4) for p in points for v in (*p, 1)],
-        num_keypoints=len(points),
-        bbox=[round(v, 4) for v in (x1, y1, w, h)], area=round(w * h, 4),
-        center=[round((x1 + x2) / 2, 4), round((y1 + y2) / 2, 4)],
-        scale=round(max(w, h) / 200, 6))
-
-
 @cli_main
 def main():
     args = parse_args()
@@ -178,7 +148,7 @@ def main():
         width, height = image_size(img_path)
         images.append(dict(id=img_id, width=width, height=height,
                            file_name=osp.relpath(img_path, args.folder)))
-        annotations.append(face_annotation(points, img_id))
+        annotations.append(face_record(points, img_id, img_id))
     write_text(out, json.dumps(dict(images=images, annotations=annotations,
                                     categories=[CATEGORY])))
     print(f'wrote {len(images)} faces of {args.folder} to {args.out}')
