@@ -202,8 +202,10 @@ LOCAL_VARIANTS = {
     'hih-local-sm4-w9': _prev(loss_weight=9., softmax_weight=4.),
     # the read-out's width; the '-p1' row (plain vote weights) of the
     # 32-channel one is the previous default
-    # the default with the integer target's sigma 0.5 cell (per stride)
+    # the default with the integer target's sigma 0.5 or 1.5 cell (which
+    # sigma suits which stride)
     'hih-local-sigma05': _local(sigma=0.5),
+    'hih-local-sigma15': _local(sigma=1.5),
     'hih-local-c32': _local(decimal_channels=32),
     'hih-local-c128': _local(decimal_channels=128),
     'hih-local': _local(),
