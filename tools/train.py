@@ -6,8 +6,6 @@ import time
 if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
     os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
 
-from mmengine.runner import Runner
-
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.checkpoint import enable_safe_loader
 from hih_plugin.cli import (ArgumentParser, add_common_args, apply_common_args,
@@ -15,6 +13,7 @@ from hih_plugin.cli import (ArgumentParser, add_common_args, apply_common_args,
 from hih_plugin.cli.dist import setup_cpu_distributed
 from hih_plugin.cli.model_check import check_resume_fits, resume_source
 from hih_plugin.cli.run_checks import check_run_data
+from hih_plugin.engine import DataOnlyRunner
 from hih_plugin.errors import UserError
 
 
@@ -83,7 +82,8 @@ def main():
                         'none is available; drop --amp to train in float32')
     resume_source(cfg)  # the work dir's last_checkpoint, the checkpoint
     cfg = setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    # checkpoints bring no code: resume drops their config text
+    runner = DataOnlyRunner.from_cfg(cfg)
     # MMEngine resumes non-strictly: refuse a checkpoint of another model,
     # or one that cannot resume a run, before training starts.
     check_resume_fits(runner.model, cfg)

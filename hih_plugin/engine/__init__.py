@@ -1,3 +1,4 @@
 from .hooks import NonFiniteTrainingError, StopOnNonFiniteHook
+from .runner import DataOnlyRunner
 
-__all__ = ['NonFiniteTrainingError', 'StopOnNonFiniteHook']
+__all__ = ['DataOnlyRunner', 'NonFiniteTrainingError', 'StopOnNonFiniteHook']

@@ -53,6 +53,24 @@ def test_resume_continues_iteration_counter(trained, tmp_path):
     assert osp.isfile(tmp_path / 'epoch_3.pth')
 
 
+def test_resume_runs_no_code_from_the_checkpoints_config(trained, tmp_path):
+    """MMEngine's resume executes ``meta['config']`` as Python to compare
+    GPU counts; train.py's runner drops it, so a checkpoint's text never
+    runs, and the run resumes from its weights and counters."""
+    root, work_dir = trained
+    canary = tmp_path / 'config_code_ran'
+    ckpt = load_file(str(work_dir / 'epoch_2.pth'))
+    ckpt['meta']['config'] = f'open({str(canary)!r}, "w").write("ran")\n'
+    crafted = tmp_path / 'crafted.pth'
+    torch.save(ckpt, crafted)
+    proc = run_tool('train.py', STOCK_CFG, '--work-dir', tmp_path / 'run',
+                    '--resume', crafted, '--cfg-options',
+                    *wflw_options(root, max_epochs=3))
+    assert not canary.exists()
+    assert 'resumed epoch: 2' in proc.stdout
+    assert osp.isfile(tmp_path / 'run' / 'epoch_3.pth')
+
+
 class _Payload:
     """Pickles as a call to os.system, as a malicious checkpoint would."""
 
