@@ -11,7 +11,7 @@
 #   half as often as an MSE-regressed Gaussian on our faces benchmark, and
 #   a sigma of 0.75 cell beat 0.5, 1 and 1.5 there and on blobs.
 # docs/methods.md, "HIH: Heatmap in Heatmap", says when each mode wins;
-# docs/results.md has the ablation.
+# docs/results/local_readout.md has the ablation.
 _base_ = ['./hih_wflw.py']
 
 # all of it is what decimal_mode='local' means for the codec and the head

@@ -22,7 +22,7 @@ __all__ = ['HIHHead', 'LocalDecimalReadout']
 DECIMAL_MODES = ('global', 'local')
 READOUT_CELLS = ('auto', 'truth', 'neighbours', 'jitter')
 # What None means for each decimal_mode (the local recipe of
-# configs/hih-local_wflw.py, measured in docs/results.md).
+# configs/hih-local_wflw.py, measured in docs/results/local_readout.md).
 MODE_DEFAULTS = {
     'global': dict(
         vote_power=1.,
