@@ -88,7 +88,8 @@ class HIHHeatmap(BaseKeypointCodec):
     ``decimal_mode`` picks the defaults of the arguments left at ``None``;
     an explicit value always wins. ``'global'`` is the paper's codec;
     ``'local'`` is the recipe of ``configs/hih-local_wflw.py`` for
-    :class:`HIHHead`'s local read-out (docs/results/local_readout.md has its ablation):
+    :class:`HIHHead`'s local read-out (its ablation:
+    docs/results/local_readout.md):
 
     ================  ===========  =================
     argument          ``'global'``  ``'local'``
