@@ -1,11 +1,15 @@
 """DataOnlyRunner: no text in a checkpoint runs as a config. The end-to-end
 check, through ``tools/train.py --resume``, is in
 tests/test_tools/test_train_test_resume.py (marked checkpoint_code)."""
+from collections import OrderedDict
+
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.model import BaseModel
-from mmengine.registry import RUNNERS
+from mmengine.registry import RUNNERS, DefaultScope
+from mmengine.visualization import Visualizer
 
 from hih_plugin.engine import DataOnlyRunner
 
@@ -25,6 +29,18 @@ class _Net(BaseModel):
         return self.fc(inputs)
 
 
+@pytest.fixture
+def restore_current_instances():
+    """A Runner makes itself the process's current default scope (the
+    registries other tests build from), message hub, visualizer and
+    logger: put the earlier ones back."""
+    managers = (DefaultScope, MessageHub, Visualizer, MMLogger)
+    saved = [OrderedDict(m._instance_dict) for m in managers]
+    yield
+    for manager, instances in zip(managers, saved):
+        manager._instance_dict = instances
+
+
 def test_mmengine_config_runs_config_text_as_code(tmp_path):
     """What MMEngine's resume does with ``meta['config']``."""
     canary = tmp_path / 'ran'
@@ -33,7 +49,8 @@ def test_mmengine_config_runs_config_text_as_code(tmp_path):
 
 
 @pytest.mark.checkpoint_code
-def test_load_checkpoint_drops_config_texts_without_running_them(tmp_path):
+def test_load_checkpoint_drops_config_texts_without_running_them(
+        tmp_path, restore_current_instances):
     canary = tmp_path / 'ran'
     net = _Net()
     path = tmp_path / 'crafted.pth'
