@@ -10,11 +10,18 @@ class DataOnlyRunner(Runner):
 
     ``Runner.resume`` passes a checkpoint's ``meta['config']`` to
     ``Config.fromstring(..., '.py')``, which executes it, only to compare
-    the number of GPUs the run had. A checkpoint is data (our loader reads
-    no pickled code, docs/checkpoints.md), and a config comes from the
-    command line, never from a checkpoint: this runner drops that text from
-    every checkpoint it loads. ``tools/train.py`` builds it; a config can
-    name it with ``runner_type='DataOnlyRunner'``.
+    the number of GPUs the run had. It also loads the checkpoint's
+    ``message_hub`` over the run's own, whose ``cfg`` (the config text)
+    every later checkpoint then carries, and which MMEngine's inferencer
+    executes when it is given weights without a config. A checkpoint is
+    data (our loader reads no pickled code, docs/checkpoints.md), and a
+    config comes from the command line, never from a checkpoint: this
+    runner drops both texts from every checkpoint it loads.
+
+    ``tools/train.py`` builds it. Tools that build their runner with
+    ``RUNNERS.build(cfg)`` take it from ``runner_type='DataOnlyRunner'``;
+    MMPose's own ``tools/train.py`` (``mim train``) always builds
+    MMEngine's ``Runner``.
     """
 
     def load_checkpoint(self, filename, map_location='cpu', strict=False,
@@ -25,4 +32,8 @@ class DataOnlyRunner(Runner):
         meta = checkpoint.get('meta')
         if isinstance(meta, dict):
             meta.pop('config', None)
+        hub = checkpoint.get('message_hub')
+        info = hub.get('runtime_info') if isinstance(hub, dict) else None
+        if isinstance(info, dict):
+            info.pop('cfg', None)  # the run keeps its own, from before_run
         return checkpoint

@@ -34,6 +34,6 @@ def test_checkpoint_with_non_finite_weights_is_refused():
 
 
 @pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
-def test_every_config_stops_on_non_finite_loss(config):
+def test_every_config_registers_the_non_finite_hook(config):
     cfg = Config.fromfile(config)
     assert cfg.default_hooks.nonfinite == dict(type='StopOnNonFiniteHook')

@@ -53,22 +53,36 @@ def test_resume_continues_iteration_counter(trained, tmp_path):
     assert osp.isfile(tmp_path / 'epoch_3.pth')
 
 
-def test_resume_runs_no_code_from_the_checkpoints_config(trained, tmp_path):
+@pytest.mark.checkpoint_code
+@pytest.mark.parametrize('how', ['path', 'auto'])
+def test_resume_runs_no_code_from_the_checkpoints_config(trained, tmp_path,
+                                                         how):
     """MMEngine's resume executes ``meta['config']`` as Python to compare
     GPU counts; train.py's runner drops it, so a checkpoint's text never
-    runs, and the run resumes from its weights and counters."""
+    runs, and the run resumes from its weights and counters. ``auto``:
+    ``--resume`` alone, through the work dir's ``last_checkpoint``."""
     root, work_dir = trained
     canary = tmp_path / 'config_code_ran'
     ckpt = load_file(str(work_dir / 'epoch_2.pth'))
-    ckpt['meta']['config'] = f'open({str(canary)!r}, "w").write("ran")\n'
+    code = f'open({str(canary)!r}, "w").write("ran")\n'
+    ckpt['meta']['config'] = ckpt['message_hub']['runtime_info']['cfg'] = code
     crafted = tmp_path / 'crafted.pth'
     torch.save(ckpt, crafted)
+    resume = [crafted]
+    if how == 'auto':
+        (tmp_path / 'run').mkdir()
+        (tmp_path / 'run' / 'last_checkpoint').write_text(str(crafted))
+        resume = []
     proc = run_tool('train.py', STOCK_CFG, '--work-dir', tmp_path / 'run',
-                    '--resume', crafted, '--cfg-options',
+                    '--resume', *resume, '--cfg-options',
                     *wflw_options(root, max_epochs=3))
     assert not canary.exists()
     assert 'resumed epoch: 2' in proc.stdout
     assert osp.isfile(tmp_path / 'run' / 'epoch_3.pth')
+    # the run's checkpoints carry its own config text, not the crafted one
+    saved = load_file(str(tmp_path / 'run' / 'epoch_3.pth'))
+    text = saved['message_hub']['runtime_info']['cfg']
+    assert str(canary) not in text and 'train_dataloader' in text
 
 
 class _Payload:
