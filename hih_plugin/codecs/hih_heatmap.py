@@ -9,16 +9,8 @@ from torch import Tensor
 
 from .utils import (decimal_bin_position, decode_hih_tensors,
                     finite_coordinates, generate_cell_gaussian_heatmaps,
-                    generate_decimal_labels, numpy_batch_of_one,
-                    sanitize_visibility)
-
-# What None means for each decimal_mode.
-MODE_DEFAULTS = {
-    'global': dict(decimal_size=8, decimal_span=1, sigma=1.5,
-                   decode_mode='argmax'),
-    'local': dict(decimal_size=24, decimal_span=3, sigma=0.75,
-                  decode_mode='expectation'),
-}
+                    generate_decimal_labels, hih_mode_defaults,
+                    numpy_batch_of_one, sanitize_visibility)
 
 
 @KEYPOINT_CODECS.register_module()
@@ -96,7 +88,7 @@ class HIHHeatmap(BaseKeypointCodec):
     ================  ===========  =================
     ``decimal_size``  8            24
     ``decimal_span``  1            3
-    ``sigma``         1.5          0.75
+    ``sigma``         1.5          0.75 (0.5 at stride >= 8)
     ``decode_mode``   'argmax'     'expectation'
     ================  ===========  =================
 
@@ -111,7 +103,8 @@ class HIHHeatmap(BaseKeypointCodec):
         decimal_span (int, optional): Number of cells the decimal bins
             span, an odd integer >= 1. Defaults to ``None``
         sigma (float, optional): Sigma of the integer heatmap Gaussian in
-            cells. Defaults to ``None``
+            cells. Defaults to ``None`` (see the table; the local sigma
+            depends on the stride ``input_size / heatmap_size``)
         decimal_sigma (float): Sigma of the decimal Gaussian in bins.
             Defaults to 1.0
         decode_mode (str, optional): ``'argmax'`` takes the most likely
@@ -146,12 +139,7 @@ class HIHHeatmap(BaseKeypointCodec):
                  convention: str = 'unbiased',
                  decimal_label: str = 'gaussian') -> None:
         super().__init__()
-        if decimal_mode not in MODE_DEFAULTS:
-            raise ValueError(
-                f'HIHHeatmap: decimal_mode={decimal_mode!r} is unknown; use '
-                "'global' (the paper's codec) or 'local' (the local "
-                "read-out's recipe)")
-        defaults = MODE_DEFAULTS[decimal_mode]
+        defaults = hih_mode_defaults(decimal_mode, input_size, heatmap_size)
         decimal_size = defaults['decimal_size'] if decimal_size is None \
             else decimal_size
         decimal_span = defaults['decimal_span'] if decimal_span is None \

@@ -260,3 +260,19 @@ def test_official_softmax_label_is_nearly_uniform_and_keeps_its_argmax():
     assert off.argmax() == ours.argmax()
     with pytest.raises(ValueError, match="'gaussian'"):
         make(decimal_label='uniform')
+
+
+@pytest.mark.parametrize('heatmap_size, sigma', [((64, 64), 0.75),
+                                                 ((32, 32), 0.75),
+                                                 ((32, 16), 0.5),
+                                                 ((16, 16), 0.5),
+                                                 ((8, 8), 0.5)])
+def test_local_sigma_follows_the_coarser_stride(heatmap_size, sigma):
+    """The local default sigma is 0.75 cell below stride 8 and 0.5 from
+    stride 8 on, read on the coarser axis; the global one is always 1.5 and
+    a given sigma always wins."""
+    local = HIHHeatmap((128, 128), heatmap_size, decimal_mode='local')
+    assert local.sigma == sigma
+    assert HIHHeatmap((128, 128), heatmap_size).sigma == 1.5
+    assert HIHHeatmap((128, 128), heatmap_size, decimal_mode='local',
+                      sigma=1.0).sigma == 1.0

@@ -366,3 +366,16 @@ def test_subpixel_benchmark_photos_regime(tmp_path):
                     tmp_path / 'skipped')
     assert 'skipping the photos regime: no photographs at' in proc.stdout
     assert not (tmp_path / 'skipped' / 'results.json').exists()
+
+
+@pytest.mark.parametrize('stride, sigma', [(4, 0.75), (8, 0.5)])
+def test_benchmark_hih_local_is_the_codec_default_at_each_stride(stride,
+                                                                 sigma):
+    """The benchmark's 'hih-local' row trains the local codec's default
+    sigma at its stride; the sigma rows keep theirs."""
+    tool = load_tool('subpixel_benchmark')
+    from mmpose.registry import KEYPOINT_CODECS
+    for method, want in (('hih-local', sigma), ('hih-local-sigma075', 0.75),
+                         ('hih-local-sigma05', 0.5)):
+        _, codec = tool.method_model(method, 128, stride, 68)
+        assert KEYPOINT_CODECS.build(codec).sigma == want, method

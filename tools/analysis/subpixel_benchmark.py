@@ -110,7 +110,8 @@ METHODS = ['msra', 'dark', 'simcc', 'h3r', 'hih', 'hih-local']
 # trained at the 3x3 cells around the true one, decoded as the mean bin with
 # the neighbours' votes (weighted by the map cubed; 64 channels wide here,
 # wider in the configs), on an integer map trained as H3R trains its own: a
-# per-cell BCE (H3RLoss) against the Gaussian target, sigma 0.75 cell. The
+# per-cell BCE (H3RLoss) against the Gaussian target, at the local codec's
+# default sigma (0.75 cell below stride 8, 0.5 from stride 8 on). The
 # decimal loss weight is 0.05 per 8 x 8 bins (DistributionLoss averages over
 # the d x d bins), i.e. 0.45 for 24 x 24, with an MSE integer map; next to
 # BCE's ~20x larger loss it is 20x that.
@@ -124,11 +125,12 @@ def _bce(loss_weight, head=None, sigma=1.0, **codec):
                  loss=dict(type='H3RLoss', mode='bce'), **(head or {})))
 
 
-def _local(loss_weight=2.25, sigma=0.75, softmax_weight=0., **head):
+def _local(loss_weight=2.25, sigma=None, softmax_weight=0., **head):
     """The default local read-out ('hih-local'): 64 channels wide, with its
     votes (weighted by the integer map cubed) and mean-bin decoding; or the
-    same at another decimal weight, integer target sigma, weight of the
-    integer loss's softmax term, or with other head options."""
+    same at another decimal weight, integer target sigma (None: the local
+    codec's default at the stride), weight of the integer loss's softmax
+    term, or with other head options."""
     head = {'neighbour_votes': True, 'vote_power': 3., 'decimal_channels': 64,
             **head}
     cfg = _bce(loss_weight, head, sigma=sigma, decode_mode='expectation')
@@ -141,6 +143,7 @@ def _prev(**kw):
     """The default until 2026-12-01 (a 32-channel read-out, votes weighted
     by the plain map), at which the ablations of the sigma, the decimal
     weight and the softmax term ran."""
+    kw.setdefault('sigma', 0.75)  # the default sigma at that time
     return _local(decimal_channels=32, vote_power=1., **kw)
 
 
@@ -202,9 +205,10 @@ LOCAL_VARIANTS = {
     'hih-local-sm4-w9': _prev(loss_weight=9., softmax_weight=4.),
     # the read-out's width; the '-p1' row (plain vote weights) of the
     # 32-channel one is the previous default
-    # the default with the integer target's sigma 0.5 or 1.5 cell (which
-    # sigma suits which stride)
+    # the default with the integer target's sigma 0.5, 0.75 or 1.5 cell
+    # (which sigma suits which stride)
     'hih-local-sigma05': _local(sigma=0.5),
+    'hih-local-sigma075': _local(sigma=0.75),
     'hih-local-sigma15': _local(sigma=1.5),
     'hih-local-c32': _local(decimal_channels=32),
     'hih-local-c128': _local(decimal_channels=128),
@@ -432,6 +436,8 @@ def method_model(method, size, stride, K):
         if method in LOCAL_VARIANTS:
             codec_opts, head_opts = copy.deepcopy(LOCAL_VARIANTS[method])
             codec.update(codec_opts)
+            if codec['sigma'] is None:  # the local default at this stride
+                codec['decimal_mode'] = 'local'
             head['decimal_loss']['loss_weight'] = head_opts.pop(
                 'loss_weight', 0.05)
             head.update(head_opts, decimal_mode='local')
