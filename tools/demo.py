@@ -18,9 +18,10 @@ Boxes, in this order of precedence: the ``--bboxes`` given (pixels, x1 y1 x2
 y2); those an MMDetection detector finds (class ``--det-cat-id`` with score
 above ``--bbox-thr``, after NMS); for a face model, the faces the Haar
 cascade finds (``hih_plugin.apis.HaarFaceDetector``, ``--face-detector``);
-else the whole image, which the tool says. A face model with no face found
-stops with one line; a detector with no box uses the whole image, as
-MMPose's own demos do, and says so.
+else the whole image, which the tool says. A face model runs again on the
+box around the landmarks it found in a detector's box (``--box-passes``).
+A face model with no face found stops with one line; a detector with no box
+uses the whole image, as MMPose's own demos do, and says so.
 """
 import os
 import os.path as osp
@@ -46,9 +47,9 @@ from hih_plugin.errors import UserError
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # The model used with a photograph alone: trained on real faces (LFPW, 300-W
 # annotations), model_zoo/hih-local_lfpw/README.md.
-DEFAULT_CONFIG = 'configs/hih-local_res18-w32_1xb32-120e_lfpw-128x128.py'
+DEFAULT_CONFIG = 'configs/hih-local_res18-w32_1xb32-240e_lfpw-128x128.py'
 DEFAULT_CHECKPOINT = ('model_zoo/hih-local_lfpw/hih-local_res18-w32_lfpw-'
-                      '128x128-4808cf76_20261205.pth')
+                      '128x128-673b90b8_20261205.pth')
 TERMS = ('its weights were trained on the 300-W annotations, licensed for '
          'non-commercial research only (model_zoo/hih-local_lfpw/README.md)')
 # MMPose's face datasets: their models get the face detector's boxes
@@ -98,6 +99,11 @@ def build_parser():
         '--face-detector', choices=('haar', 'none'), default='haar',
         help='boxes of a face model without --bboxes or a detector: the '
         'faces an OpenCV Haar cascade finds, or (none) the whole image')
+    parser.add_argument(
+        '--box-passes', type=number(int, 1), default=2,
+        help='for a face model on the boxes of a detector: 1 runs the model '
+        'on those boxes, each more pass on the boxes around the landmarks '
+        'the last found, the box the model was trained on')
     parser.add_argument('--device', default=None,
                         help='e.g. cpu or cuda:0; default cuda:0 if '
                         'available, else cpu')
@@ -243,18 +249,25 @@ def main():
     if meta is not None:
         model.dataset_meta = {**model.dataset_meta, **meta}
 
+    face = model.dataset_meta.get('dataset_name') in FACE_DATASETS
+    passes = 1
     if args.bboxes:
         boxes = given
     elif args.det_config:
         boxes = detect_boxes(args, img, device)
-    elif (args.face_detector == 'haar' and
-          model.dataset_meta.get('dataset_name') in FACE_DATASETS):
-        boxes = find_faces(img, args.image)
+        passes = args.box_passes if face else 1
+    elif args.face_detector == 'haar' and face:
+        boxes, passes = find_faces(img, args.image), args.box_passes
     else:
         print('no boxes given: using the whole image as the one box')
         boxes = None  # inference_topdown takes the whole image
     # an empty array also means the whole image to inference_topdown
-    results = merge_data_samples(inference_topdown(model, img, boxes))
+    if passes > 1 and boxes is not None and len(boxes):
+        from hih_plugin.apis import rebox_topdown
+        results = rebox_topdown(model, img, boxes, passes)
+    else:
+        results = inference_topdown(model, img, boxes)
+    results = merge_data_samples(results)
 
     draw(model.cfg.visualizer, model.dataset_meta, img, results, args)
 

@@ -239,6 +239,7 @@ def test_demo_default_model_refuses_a_photo_without_a_face(tmp_path):
     (['--out-file', '.'], 'is a directory'),
     (['--kpt-thr', 'nan'], '--kpt-thr'),
     (['--radius', '-1'], '--radius'),
+    (['--box-passes', '0'], '--box-passes'),
     ([osp.join(ROOT, 'configs', 'hih_wflw.py')], 'or neither'),
 ])
 def test_demo_refuses_bad_arguments_before_any_work(tmp_path, args,
