@@ -1,6 +1,7 @@
 # HIH with the local read-out, trained on real photographs: LFPW's training
 # set with 300-W's 68 landmarks, on one CPU machine (2 cores) in under 45
-# minutes. It is the model tools/demo.py uses when given only a photograph
+# minutes. The model tools/demo.py uses is this one
+# trained twice as long: hih-local_res18-w32_1xb32-240e_lfpw-128x128.py
 # (model_zoo/hih-local_lfpw/README.md: its results, its training log, and
 # the terms of the 300-W annotations its weights carry).
 #

@@ -86,6 +86,12 @@ def test_face_eval_every_wflw_split(wflw, tmp_path):
     for name, row in rows.items():
         assert f'| {name} | {row["faces"]} | {row["NME (%)"]:.2f} |' in table
     assert '| make-up |' in proc.stdout
+    # the config and environment are logged once, not once per split, and
+    # each split says it is done
+    logs = proc.stdout + proc.stderr
+    assert logs.count('Config:') == 1 and logs.count('System environment') == 1
+    for i, name in enumerate(WFLW_SPLITS, 1):
+        assert f'[{i}/{len(WFLW_SPLITS)}] {name}: NME ' in proc.stdout
     png = out / 'face_eval_ced.png'
     assert png.is_file() and png.stat().st_size > 1000
     with open(png, 'rb') as f:

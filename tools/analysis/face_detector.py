@@ -125,7 +125,6 @@ def pose_nme(args, val, boxes, passes=1):
     from mmpose.apis import init_model
 
     from hih_plugin.apis import rebox_topdown
-
     from hih_plugin.checkpoint import enable_safe_loader
     from hih_plugin.cli.model_check import load_checkpoint_strict
     enable_safe_loader()

@@ -23,6 +23,7 @@ import json
 import os
 import os.path as osp
 import sys
+import time
 
 # albumentations, which mmpose imports, checks for updates online
 if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
@@ -144,7 +145,14 @@ def evaluate(configs, checkpoint):
     from mmengine.runner import Runner
 
     results = {}
-    for name, split_cfg in configs:
+    stamp = time.strftime('%Y%m%d_%H%M%S')
+    for i, (name, split_cfg) in enumerate(configs):
+        # one logger per split: runners of the same second would share one
+        split_cfg.experiment_name = f'face_eval_{name}_{stamp}'
+        if i:
+            # MMEngine logs the environment and the whole config at INFO for
+            # every runner: once is enough; the line below is the progress.
+            split_cfg.log_level = 'WARNING'
         runner = Runner.from_cfg(split_cfg)
         if not results:
             # the runner loads non-strictly: refuse another model's weights
@@ -153,6 +161,8 @@ def evaluate(configs, checkpoint):
         check_finite_metrics(metrics, f'the {name} split')
         errors = runner.test_loop.evaluator.metrics[-1].errors
         results[name] = (metrics, errors)
+        print(f'[{i + 1}/{len(configs)}] {name}: NME '
+              f'{100 * float(metrics["NME"]):.2f}%', flush=True)
     return results
 
 
