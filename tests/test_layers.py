@@ -11,7 +11,7 @@ from collections import defaultdict
 from conftest import ROOT
 
 PACKAGE = osp.join(ROOT, 'hih_plugin')
-# What configs use: none of these may import hih_plugin.cli.
+# What configs use: none of these may import hih_plugin.cli or .testing.
 LIBRARY = ('codecs', 'models', 'evaluation', 'engine', 'datasets', 'deploy')
 
 # One fresh interpreter: import every library module, check, then turn the
@@ -31,7 +31,8 @@ for sub in sys.argv[1].split(','):
     for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):
         importlib.import_module(info.name)
         names.append(info.name)
-tools = sorted(m for m in sys.modules if m.startswith('hih_plugin.cli'))
+tools = sorted(m for m in sys.modules
+               if m.startswith(('hih_plugin.cli', 'hih_plugin.testing')))
 assert not tools, f'the library imported {tools}'
 assert dict(os.environ) == env, 'importing hih_plugin changed os.environ'
 assert ckpt.CheckpointLoader._schemes[''] is stock, 'loader swapped on import'
@@ -48,8 +49,9 @@ print(len(names))
 
 def test_library_imports_no_tool_code_and_changes_nothing():
     """In a fresh interpreter: every module of the library imports without
-    importing hih_plugin.cli; after ``import hih_plugin`` MMEngine's local
-    checkpoint loader is its own and os.environ is unchanged; loading a
+    importing hih_plugin.cli or hih_plugin.testing; after ``import
+    hih_plugin`` MMEngine's local checkpoint loader is its own and
+    os.environ is unchanged; loading a
     config without ``hih_plugin.checkpoint.enable`` keeps MMEngine's
     loader, loading one of ours makes it the restricted one."""
     env = dict(os.environ, PYTHONPATH=ROOT, NO_ALBUMENTATIONS_UPDATE='1')

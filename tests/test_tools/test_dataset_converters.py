@@ -194,7 +194,7 @@ def test_crop_faces_maps_landmarks_onto_the_cut_out(tmp_path):
 def write_wflw_list(root, rng, faces=3):
     """WFLW's images folder and list: drawn faces, one line each, the
     second face in the first image again, with attributes by face."""
-    from hih_plugin.cli import demo_data
+    from hih_plugin.testing import faces as demo_data
     (root / 'imgs' / 'sub').mkdir(parents=True)
     lines = []
     for n in range(faces):
