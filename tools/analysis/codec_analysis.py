@@ -105,7 +105,7 @@ def decode_inputs(codec, encoded: dict) -> tuple:
         raise ValueError(
             f'no round trip known for codec {name}; add how its encoded '
             'fields map to decode() arguments in '
-            'hih_plugin/cli/codec_analysis.py:_DECODE_INPUTS')
+            'tools/analysis/codec_analysis.py:_DECODE_INPUTS')
     return _DECODE_INPUTS[name](encoded)
 
 
