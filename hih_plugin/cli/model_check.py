@@ -14,6 +14,7 @@ import re
 
 import torch
 from mmengine.model import is_model_wrapper
+from mmengine.runner.checkpoint import load_state_dict
 
 from ..checkpoint import load_file
 from ..errors import CheckpointError, UserError
@@ -240,8 +241,7 @@ def load_checkpoint_strict(model: torch.nn.Module, path: str) -> dict:
     Returns the checkpoint dict (its ``meta`` may carry ``dataset_meta``).
     """
     ckpt = check_checkpoint_fits(model, path)
-    target = model.module if is_model_wrapper(model) else model
-    # strict=False only for the num_batches_tracked buffers tolerated above;
-    # every other key was checked.
-    target.load_state_dict(ckpt['state_dict'], strict=False)
+    # MMEngine's loader, strict: it unwraps a wrapped model and, as the
+    # check above, tolerates missing num_batches_tracked buffers.
+    load_state_dict(model, ckpt['state_dict'], strict=True)
     return ckpt
