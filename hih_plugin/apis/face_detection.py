@@ -96,15 +96,17 @@ def landmark_boxes(keypoints: np.ndarray) -> np.ndarray:
 
 def rebox_topdown(model, img: np.ndarray, boxes: np.ndarray,
                   passes: int = 2) -> list:
-    """MMPose's ``inference_topdown`` on ``boxes``, then ``passes - 1``
-    times again on the boxes around the landmarks just found: a detector's
-    box only approximates the landmark box a face model was trained on.
+    """MMPose's ``inference_topdown`` on ``boxes`` (x1, y1, x2, y2), then
+    ``passes - 1`` times again on the boxes around the landmarks just found:
+    a detector's box only approximates the landmark box a face model was
+    trained on.
     A face whose landmarks give no box, or one under a pixel wide, keeps
     its previous one."""
     from mmpose.apis import inference_topdown
     if passes < 1:
         raise ValueError(f'rebox_topdown: passes={passes} must be >= 1')
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    # (N, 4) boxes, or (N, 5) with a detector's score column
+    boxes = np.atleast_2d(np.asarray(boxes, np.float32))[:, :4]
     results = inference_topdown(model, img, boxes)
     for _ in range(passes - 1):
         found = landmark_boxes(

@@ -63,6 +63,14 @@ def test_a_face_without_a_usable_landmark_box_keeps_its_box(monkeypatch,
     np.testing.assert_allclose(fake.calls[1], boxes)
 
 
+def test_a_score_column_is_dropped(monkeypatch):
+    model = FakeModel()
+    monkeypatch.setattr('mmpose.apis.inference_topdown', model)
+    rebox_topdown(model, np.zeros((20, 30, 3)),
+                  np.array([[0., 0., 16., 8., 0.9]]), passes=1)
+    np.testing.assert_allclose(model.calls[0], [[0., 0., 16., 8.]])
+
+
 def test_passes_below_one_is_an_error():
     with pytest.raises(ValueError, match='passes=0'):
         rebox_topdown(None, np.zeros((2, 2, 3)), np.zeros((1, 4)), passes=0)
