@@ -25,7 +25,7 @@ class LoadCheckedImage(LoadImage):
     Either raises a one-line :class:`~hih_plugin.errors.UserError`
     naming the file. ``tools/train.py`` and ``tools/test.py`` use it in
     place of every ``LoadImage`` of the pipelines that run (see
-    :func:`hih_plugin.cli.data_check.check_image_loading`).
+    :func:`hih_plugin.cli.checks.data.check_image_loading`).
     """
 
     def transform(self, results):

@@ -57,10 +57,10 @@ import numpy as np
 import torch
 
 from hih_plugin.checkpoint import load_file
+from hih_plugin.cli.checks.meta import checked_meta
+from hih_plugin.cli.checks.model import as_checkpoint
 from hih_plugin.cli.fuzzing import check_fuzz_args, fuzz, fuzz_parser, run_case
 from hih_plugin.cli.main import cli_main
-from hih_plugin.cli.meta_check import checked_meta
-from hih_plugin.cli.model_check import as_checkpoint
 
 P = pickle
 GLOBALS = [

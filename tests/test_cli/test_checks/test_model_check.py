@@ -1,10 +1,10 @@
-"""hih_plugin.cli.model_check: a checkpoint must fit the model exactly."""
+"""hih_plugin.cli.checks.model: a checkpoint must fit the model exactly."""
 import pytest
 import torch
 from torch import nn
 
-from hih_plugin.cli.model_check import (check_checkpoint_fits,
-                                        load_checkpoint_strict)
+from hih_plugin.cli.checks.model import (check_checkpoint_fits,
+                                         load_checkpoint_strict)
 from hih_plugin.errors import CheckpointError, UserError
 
 

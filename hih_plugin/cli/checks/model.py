@@ -15,10 +15,10 @@ import re
 import torch
 from mmengine.model import is_model_wrapper
 
-from ..checkpoint import load_file
-from ..errors import CheckpointError, UserError
-from .files import (MAX_CHECKPOINT_BYTES, MAX_POINTER_BYTES,
-                    check_regular_file, read_bounded)
+from ...checkpoint import load_file
+from ...errors import CheckpointError, UserError
+from ..files import (MAX_CHECKPOINT_BYTES, MAX_POINTER_BYTES,
+                     check_regular_file, read_bounded)
 
 # How many names of each kind of mismatch the error lists before "... and N
 # more": enough to recognise the other model, short enough to read.

@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers our parts
-from hih_plugin.cli.data_check import check_dataset_content
+from hih_plugin.cli.checks.data import check_dataset_content
 from hih_plugin.errors import UserError
 
 

@@ -1,6 +1,6 @@
 """Checks of annotation content and images before the runner starts.
 
-:func:`~hih_plugin.cli.path_check.check_dataset_paths` makes sure the files
+:func:`~hih_plugin.cli.checks.paths.check_dataset_paths` makes sure the files
 exist; :func:`check_dataset_content` makes sure they can be used, so that a
 broken dataset ends in one ``error:`` line naming the file and the fix
 instead of a traceback deep inside a DataLoader worker:
@@ -10,7 +10,7 @@ instead of a traceback deep inside a DataLoader worker:
 - an annotation whose keypoint count is not the dataset's ``num_keypoints``
   (from the dataset class's ``METAINFO`` or the config's ``metainfo``);
 - a field that is not a finite number of its shape, or a key the dataset
-  class needs (:mod:`~hih_plugin.cli.ann_check`);
+  class needs (:mod:`~hih_plugin.cli.checks.annotations`);
 - an image that is missing, empty, or truncated.
 
 Images are checked cheaply: one ``stat`` and two small reads per image (the
@@ -30,11 +30,11 @@ import stat
 import cv2
 import numpy as np
 
-from ..datasets.image_check import image_size_problem
-from ..errors import DATA_PREP_DOC, UserError
-from . import files
-from .ann_check import check_parsing, coco_records, joints_records
-from .path_check import split_datasets
+from ...datasets.image_check import image_size_problem
+from ...errors import DATA_PREP_DOC, UserError
+from .. import files
+from .annotations import check_parsing, coco_records, joints_records
+from .paths import split_datasets
 
 TAIL = 1024  # bytes read from the end of each image
 SIGNATURES = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'BM', b'GIF8',
