@@ -94,7 +94,8 @@ from mmengine.registry import init_default_scope
 from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers HIH and H3R parts
-from hih_plugin.cli import ArgumentParser, cli_main, demo_data, number
+from hih_plugin import testing
+from hih_plugin.cli import ArgumentParser, cli_main, number
 from hih_plugin.cli.batcher import Batcher
 from hih_plugin.cli.files import MAX_LOG_BYTES, load_json
 from hih_plugin.cli.outputs import check_output_dir, write_text
@@ -343,9 +344,8 @@ def make_faces(num, size, rng):
     """
     imgs, kpts = [], []
     for _ in range(num):
-        pts = demo_data.random_pose(
-            demo_data.face_template(rng), 2 * size, rng)
-        imgs.append(demo_data.render(pts, 2 * size, rng))
+        pts = testing.random_pose(testing.face_template(rng), 2 * size, rng)
+        imgs.append(testing.render(pts, 2 * size, rng))
         kpts.append(pts)
     kpts = np.stack(kpts)
     boxes = np.concatenate([kpts.min(1), kpts.max(1)], -1)
