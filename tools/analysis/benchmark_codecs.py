@@ -47,17 +47,20 @@ if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
 import numpy as np
 import torch
 
-# hih_plugin is imported inside the functions that need it: the worker of
-# --against runs this file on another checkout's hih_plugin, which may not
-# have the modules that this checkout's main() uses.
+# hih_plugin and codec_analysis (beside this file) are imported inside the
+# functions that need them: the worker of --against runs this file on
+# another checkout's hih_plugin, which may not have the modules that this
+# checkout's main() uses.
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # its sibling tools
 
 DEFAULT_CODECS = ['msra', 'dark', 'udp', 'simcc', 'hih', 'h3r-draw']
 KINDS = ('encode', 'decode_loop', 'batch_decode')
 
 
 def parse_args():
+    from codec_analysis import PRESETS
+
     from hih_plugin.cli import ArgumentParser, number
-    from hih_plugin.cli.codec_analysis import PRESETS
     parser = ArgumentParser(description='Benchmark codec speed')
     parser.add_argument(
         '--codecs', nargs='+', default=DEFAULT_CODECS,
@@ -198,7 +201,7 @@ class Worker:
 def make_inputs(codec, keypoints, rng):
     """The batched decode inputs (targets plus noise) a head would hand to
     ``batch_decode``, as numpy arrays."""
-    from hih_plugin.cli.codec_analysis import decode_inputs
+    from codec_analysis import decode_inputs
     samples = []
     for kpts in keypoints:
         enc = codec.encode(kpts[None], np.ones((1, len(kpts)), np.float32))
@@ -214,7 +217,7 @@ def make_inputs(codec, keypoints, rng):
 
 def write_spec(codecs, args, tmp):
     """Inputs and codec settings for the workers, in ``tmp``."""
-    from hih_plugin.cli.codec_analysis import build_codec
+    from codec_analysis import build_codec
     rng = np.random.default_rng(args.seed)
     size, hm = args.input_size, args.heatmap_size
     K = args.num_keypoints
@@ -396,9 +399,10 @@ def against_table(rows, args, ref_name):
 
 def main():
     # imported here, not at the top: see the note below the imports
+    from codec_analysis import load_codec_cfg
+
     import hih_plugin
     from hih_plugin.cli import cli_main
-    from hih_plugin.cli.codec_analysis import load_codec_cfg
     from hih_plugin.cli.outputs import check_output_file, write_text
     from hih_plugin.errors import UserError
 

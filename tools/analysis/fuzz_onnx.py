@@ -46,12 +46,15 @@ if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
 
 import numpy as np
 
-from hih_plugin.cli.fuzzing import check_fuzz_args, fuzz, fuzz_parser
 from hih_plugin.cli.main import cli_main
 from hih_plugin.deploy import require_onnx
 from hih_plugin.deploy.metadata import (DIGEST_KEY, FORMAT, METADATA_KEY,
                                         PREFIX, SCHEMA, digest, sign)
 from hih_plugin.errors import UserError
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # its sibling tools
+from fuzzing import (  # noqa: E402  # isort:skip
+    check_fuzz_args, fuzz, fuzz_parser)
 
 KEYPOINTS = 3
 SIZE = (16, 12)  # crop w, h

@@ -15,6 +15,7 @@ Example (the run reported in docs/results.md)::
 import json
 import os
 import os.path as osp
+import sys
 import time
 
 # albumentations, which mmpose imports, checks for updates online
@@ -32,8 +33,10 @@ from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers HIHHead
 from hih_plugin.cli import ArgumentParser, cli_main, number
-from hih_plugin.cli.batcher import Batcher
 from hih_plugin.cli.outputs import check_output_file, write_text
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # its sibling tools
+from batcher import Batcher  # noqa: E402  # isort:skip
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MIX_CONFIG = osp.join(ROOT, 'configs', 'mix', 'hrnetv2-w18_hih_wflw.py')

@@ -96,13 +96,13 @@ from mmpose.registry import MODELS
 import hih_plugin  # noqa: F401  registers HIH and H3R parts
 from hih_plugin import testing
 from hih_plugin.cli import ArgumentParser, cli_main, number
-from hih_plugin.cli.batcher import Batcher
 from hih_plugin.cli.files import MAX_LOG_BYTES, load_json
 from hih_plugin.cli.outputs import check_output_dir, write_text
 from hih_plugin.errors import UserError
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # its sibling tools
 import real_faces  # noqa: E402  # isort:skip
+from batcher import Batcher  # noqa: E402  # isort:skip
 
 METHODS = ['msra', 'dark', 'simcc', 'h3r', 'hih', 'hih-local']
 # Local HIH variants: codec and head options on top of the paper's codec

@@ -1,4 +1,5 @@
-"""Codec presets and target round trips shared by ``tools/analysis/``.
+"""Codec presets and target round trips shared by the codec tools here
+(``quantization_error.py``, ``benchmark_codecs.py``).
 
 Every MMPose codec encodes keypoints into its own training targets and decodes
 network outputs of the same shape, but the names of the encoded fields and the
@@ -105,7 +106,7 @@ def decode_inputs(codec, encoded: dict) -> tuple:
         raise ValueError(
             f'no round trip known for codec {name}; add how its encoded '
             'fields map to decode() arguments in '
-            'hih_plugin/cli/codec_analysis.py:_DECODE_INPUTS')
+            'tools/analysis/codec_analysis.py:_DECODE_INPUTS')
     return _DECODE_INPUTS[name](encoded)
 
 

@@ -17,9 +17,9 @@ import signal
 import time
 from collections import Counter
 
-from ..errors import UserError
-from .args import ArgumentParser, number
-from .outputs import check_output_file, write_text
+from hih_plugin.cli import ArgumentParser, number
+from hih_plugin.cli.outputs import check_output_file, write_text
+from hih_plugin.errors import UserError
 
 
 class Hang(BaseException):
