@@ -14,6 +14,7 @@ import re
 
 import torch
 from mmengine.model import is_model_wrapper
+from mmengine.runner.checkpoint import load_state_dict
 
 from ...checkpoint import load_file
 from ...errors import CheckpointError, UserError
@@ -237,11 +238,14 @@ def _step(name):
 def load_checkpoint_strict(model: torch.nn.Module, path: str) -> dict:
     """Check that the checkpoint fits ``model``, then load its weights.
 
+    The file is read once, by the restricted loader
+    (:func:`read_checkpoint`), whether or not MMEngine's loader of local
+    files is ours yet; MMEngine's ``load_state_dict`` then loads the
+    weights strictly (it ignores missing ``num_batches_tracked`` buffers,
+    as :func:`state_dict_mismatch` does).
+
     Returns the checkpoint dict (its ``meta`` may carry ``dataset_meta``).
     """
     ckpt = check_checkpoint_fits(model, path)
-    target = model.module if is_model_wrapper(model) else model
-    # strict=False only for the num_batches_tracked buffers tolerated above;
-    # every other key was checked.
-    target.load_state_dict(ckpt['state_dict'], strict=False)
+    load_state_dict(model, ckpt['state_dict'], strict=True, logger='current')
     return ckpt

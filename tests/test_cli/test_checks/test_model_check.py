@@ -81,6 +81,18 @@ def test_refused_global_names_the_global(tmp_path):
         check_checkpoint_fits(net(), str(path))
 
 
+def test_strict_load_reads_with_the_restricted_loader(tmp_path):
+    """Whichever loader MMEngine has for local files, ours reads the
+    weights: it refuses the file before any weight loads."""
+    path = tmp_path / 'evil.pth'
+    src, dst = net(), net()
+    torch.save({'state_dict': src.state_dict(), 'x': print}, path)
+    before = {k: v.clone() for k, v in dst.state_dict().items()}
+    with pytest.raises(CheckpointError, match='global builtins.print'):
+        load_checkpoint_strict(dst, str(path))
+    assert all(torch.equal(v, before[k]) for k, v in dst.state_dict().items())
+
+
 def test_checkpoint_without_weights_is_a_user_error(tmp_path):
     path = tmp_path / 'empty.pth'
     torch.save({'meta': {}}, path)
