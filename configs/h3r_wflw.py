@@ -21,16 +21,25 @@ model = dict(
         decoder=dict(codec, _delete_=True)),
     test_cfg=dict(_base_.h3r_test_cfg, _delete_=True))
 
-# the base pipeline encodes with the base codec
+# The base pipelines, with our LoadCheckedImage in place of LoadImage (it
+# refuses a damaged image, naming it: docs/training.md) and
+# GenerateTarget encoding with our codec.
 train_pipeline = [
+    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else
     dict(type='GenerateTarget', encoder=codec)
     if step['type'] == 'GenerateTarget' else step
     for step in _base_.train_pipeline
+]
+val_pipeline = [
+    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else step
+    for step in _base_.val_pipeline
 ]
 # Persistent workers keep their H3R rounding stream across epochs (see
 # H3RHeatmap); the base config already sets it, restated because it matters.
 train_dataloader = dict(
     persistent_workers=True, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+test_dataloader = val_dataloader
 
 val_evaluator = _base_.face_wflw.evaluator
 test_evaluator = val_evaluator

@@ -22,14 +22,21 @@ codec = dict(_base_.hih_codec, input_size=(256, 256), heatmap_size=(64, 64))
 model = dict(
     head=dict(_base_.hih_head, _delete_=True, out_channels=16, decoder=codec))
 
-# the base pipeline encodes with the base codec
+# The base pipelines, with our LoadCheckedImage in place of LoadImage (it
+# refuses a damaged image, naming it: docs/training.md) and
+# GenerateTarget encoding with our codec.
 train_pipeline = [
+    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else
     dict(type='GenerateTarget', encoder=codec)
     if step['type'] == 'GenerateTarget' else step
     for step in _base_.train_pipeline
 ]
+val_pipeline = [
+    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else step
+    for step in _base_.val_pipeline
+]
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(batch_size=32)
+val_dataloader = dict(batch_size=32, dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader
 
 # The top-level `codec` replaces, not merges into, the base's (no stale

@@ -81,8 +81,10 @@ data_root = _base_.face_wflw.train.data_root
 # Blur is our RandomGaussianBlur (albumentations' GaussianBlur, but drawing
 # from numpy's RNG, which MMEngine seeds; the probability is ours, the paper
 # does not give it); the occluding rectangle is mmdet's CutOut.
+# LoadCheckedImage is MMPose's LoadImage refusing a damaged or oversized
+# image, naming it (docs/training.md).
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LoadCheckedImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal'),
     dict(
@@ -107,7 +109,7 @@ train_pipeline = [
     dict(type='PackPoseInputs')
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LoadCheckedImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='PackPoseInputs')

@@ -17,7 +17,7 @@ import os.path as osp
 
 import numpy as np
 
-from hih_plugin.testing import faces, people
+from hih_plugin import testing
 
 # Each dataset's landmarks as indices of WFLW's 98, in the dataset's order
 # (MMPose's configs/_base_/datasets/<name>.py; left/right pairs mirror).
@@ -43,7 +43,7 @@ def write_faces(name, root, rng, size=256):
     import cv2
     images, annotations = [], []
     for img_id in (1, 2):
-        drawn = [faces.draw_face(size, rng)
+        drawn = [testing.draw_face(size, rng)
                  for _ in range(FACES_PER_IMAGE.get(name, 1))]
         file_name = f'{name}_{img_id}.jpg'
         cv2.imwrite(osp.join(root, file_name),
@@ -51,7 +51,7 @@ def write_faces(name, root, rng, size=256):
         images.append(dict(id=img_id, file_name=file_name, height=size,
                            width=size * len(drawn)))
         for n, (_, kpts) in enumerate(drawn):
-            ann = faces.face_annotation(
+            ann = testing.face_annotation(
                 kpts[FACE_POINTS[name]] + (n * size, 0), img_id,
                 img_id * 10 + n)
             if name == 'cofw':  # COFWDataset reads the box, not these
@@ -61,9 +61,9 @@ def write_faces(name, root, rng, size=256):
             annotations.append(ann)
     categories = [dict(supercategory='person', id=1, name='face',
                        keypoints=[], skeleton=[])]
-    faces.write_json(osp.join(root, f'test_{name}.json'),
-                     dict(categories=categories, images=images,
-                          annotations=annotations))
+    testing.write_json(osp.join(root, f'test_{name}.json'),
+                       dict(categories=categories, images=images,
+                            annotations=annotations))
 
 
 def write(name, root, seed=0):
@@ -72,13 +72,13 @@ def write(name, root, seed=0):
     if name in FACE_POINTS:
         write_faces(name, root, rng)
     elif name == 'coco':
-        people.write_people(
+        testing.write_people(
             root, 'coco', 'test', 4, 256, rng, 1, '',
             osp.join(root, 'test_coco.json'),
             osp.join(root, 'test_coco_det_AP_H_56.json'))
     elif name == 'mpii':
-        people.write_people(root, 'mpii', 'test', 3, 256, rng, 1, '',
-                            osp.join(root, 'test_mpii.json'))
+        testing.write_people(root, 'mpii', 'test', 3, 256, rng, 1, '',
+                             osp.join(root, 'test_mpii.json'))
     else:
         raise ValueError(f'no generated sample of {name!r}')
 
@@ -89,7 +89,7 @@ def write_300w_folder(root, names, rng, size=160):
     import cv2
     root.mkdir(parents=True, exist_ok=True)
     for name in names:
-        img, kpts = faces.draw_face(size, rng)
+        img, kpts = testing.draw_face(size, rng)
         cv2.imwrite(str(root / f'{name}.jpg'), img)
         points = '\n'.join(f'{x + 1:.3f} {y + 1:.3f}'
                            for x, y in kpts[FACE_POINTS['300w']])

@@ -1,6 +1,7 @@
-"""The package's layers: the library never imports the tools' code, no
-module imports itself through a cycle, and importing the library leaves
-MMEngine's checkpoint loader and the environment as they were."""
+"""The package's layers: the library never imports the tools' code or the
+synthetic data, no module imports itself through a cycle, and importing the
+library leaves MMEngine's checkpoint loader and the environment as they
+were."""
 import ast
 import os
 import os.path as osp
@@ -11,8 +12,10 @@ from collections import defaultdict
 from conftest import ROOT
 
 PACKAGE = osp.join(ROOT, 'hih_plugin')
-# What configs use: none of these may import hih_plugin.cli or .testing.
+# What configs use: none of these may import a package of OUTSIDE.
 LIBRARY = ('codecs', 'models', 'evaluation', 'engine', 'datasets', 'deploy')
+# What tools and tests use: the tools' code and the synthetic data.
+OUTSIDE = ('hih_plugin.cli', 'hih_plugin.testing')
 
 # One fresh interpreter: import every library module, check, then turn the
 # restricted loader on the two ways a run can, checking each.
@@ -31,8 +34,8 @@ for sub in sys.argv[1].split(','):
     for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):
         importlib.import_module(info.name)
         names.append(info.name)
-tools = sorted(m for m in sys.modules
-               if m.startswith(('hih_plugin.cli', 'hih_plugin.testing')))
+outside = tuple(sys.argv[4].split(','))
+tools = sorted(m for m in sys.modules if m.startswith(outside))
 assert not tools, f'the library imported {tools}'
 assert dict(os.environ) == env, 'importing hih_plugin changed os.environ'
 assert ckpt.CheckpointLoader._schemes[''] is stock, 'loader swapped on import'
@@ -51,14 +54,14 @@ def test_library_imports_no_tool_code_and_changes_nothing():
     """In a fresh interpreter: every module of the library imports without
     importing hih_plugin.cli or hih_plugin.testing; after ``import
     hih_plugin`` MMEngine's local checkpoint loader is its own and
-    os.environ is unchanged; loading a
-    config without ``hih_plugin.checkpoint.enable`` keeps MMEngine's
-    loader, loading one of ours makes it the restricted one."""
+    os.environ is unchanged; loading a config without
+    ``hih_plugin.checkpoint.enable`` keeps MMEngine's loader, loading one
+    of ours makes it the restricted one."""
     env = dict(os.environ, PYTHONPATH=ROOT, NO_ALBUMENTATIONS_UPDATE='1')
     proc = subprocess.run(
         [sys.executable, '-c', PROBE, ','.join(LIBRARY),
          osp.join(ROOT, 'tests', 'configs', 'tiny_hrnetv2_wflw.py'),
-         osp.join(ROOT, 'configs', 'hih_wflw.py')],
+         osp.join(ROOT, 'configs', 'hih_wflw.py'), ','.join(OUTSIDE)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert int(proc.stdout.split()[-1]) > len(LIBRARY)  # submodules seen
@@ -101,7 +104,7 @@ def _imports():
 def test_library_source_never_names_tool_code():
     for module, targets in _imports().items():
         if module.split('.')[1:2] in [[name] for name in LIBRARY]:
-            bad = [t for t in targets if t.startswith('hih_plugin.cli')]
+            bad = [t for t in targets if t.startswith(OUTSIDE)]
             assert not bad, f'{module} imports {bad}'
 
 

@@ -37,9 +37,9 @@ import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.checkpoint import enable_safe_loader
 from hih_plugin.cli import (ArgumentParser, add_cfg_options, cli_main,
                             load_config, number)
+from hih_plugin.cli.checks.meta import checked_meta
+from hih_plugin.cli.checks.model import load_checkpoint_strict
 from hih_plugin.cli.files import check_regular_file
-from hih_plugin.cli.meta_check import checked_meta
-from hih_plugin.cli.model_check import load_checkpoint_strict
 from hih_plugin.cli.outputs import atomic_path, check_output_file
 from hih_plugin.datasets.image_check import image_size_problem
 from hih_plugin.errors import UserError

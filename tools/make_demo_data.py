@@ -34,8 +34,7 @@ import numpy as np
 
 from hih_plugin.cli import ArgumentParser, cli_main, number
 from hih_plugin.cli.args import check_folder
-from hih_plugin.testing.faces import make_split
-from hih_plugin.testing.people import write_people
+from hih_plugin.testing import make_split, write_people
 
 # MMPose's layouts (the stock configs' data_root, ann_file, data_prefix and
 # the box files they name relative to the working directory)

@@ -39,10 +39,11 @@ from mmengine.registry import init_default_scope
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.checkpoint import enable_safe_loader
 from hih_plugin.cli import (ArgumentParser, add_cfg_options, cli_main,
-                            leaf_datasets, load_config, number)
+                            load_config, number)
+from hih_plugin.cli.checks import leaf_datasets
+from hih_plugin.cli.checks.meta import checked_meta
+from hih_plugin.cli.checks.model import check_checkpoint_fits
 from hih_plugin.cli.files import MAX_METRICS_BYTES, load_json
-from hih_plugin.cli.meta_check import checked_meta
-from hih_plugin.cli.model_check import check_checkpoint_fits
 from hih_plugin.cli.outputs import new_file, write_text
 from hih_plugin.errors import UserError
 

@@ -23,11 +23,11 @@ import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.checkpoint import enable_safe_loader
 from hih_plugin.cli import (ArgumentParser, add_common_args, apply_common_args,
                             cli_main, load_config, parse_args)
+from hih_plugin.cli.checks.model import (check_checkpoint_file,
+                                         check_checkpoint_fits)
+from hih_plugin.cli.checks.run import check_finite_metrics, check_run_data
 from hih_plugin.cli.dist import setup_cpu_distributed
-from hih_plugin.cli.model_check import (check_checkpoint_file,
-                                        check_checkpoint_fits)
 from hih_plugin.cli.outputs import atomic_path, check_output_file
-from hih_plugin.cli.run_checks import check_finite_metrics, check_run_data
 from hih_plugin.errors import UserError
 
 # the formats mmengine.dump writes, by extension

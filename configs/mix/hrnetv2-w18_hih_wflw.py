@@ -47,13 +47,22 @@ model = dict(
 
 # The base config built its pipelines from its own `codec` when it was read.
 # Only the training pipeline encodes targets; its GenerateTarget gets the new
-# codec and handed to the dataloader again (lists replace the base's whole).
+# codec. Both pipelines load images with our LoadCheckedImage, which refuses
+# a damaged image, naming it (docs/training.md). They are handed to the
+# dataloaders again (lists replace the base's whole).
 train_pipeline = [
+    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else
     dict(type='GenerateTarget', encoder=hih_codec)
     if step['type'] == 'GenerateTarget' else step
     for step in _base_.train_pipeline
 ]
+val_pipeline = [
+    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else step
+    for step in _base_.val_pipeline
+]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+test_dataloader = val_dataloader
 
 # `codec` keeps naming the codec in use, for tools that read it; `_delete_`
 # drops the base's keys. Defined last, after every use above.

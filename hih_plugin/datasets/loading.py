@@ -23,9 +23,8 @@ class LoadCheckedImage(LoadImage):
       with the damaged part filled in.
 
     Either raises a one-line :class:`~hih_plugin.errors.UserError`
-    naming the file. ``tools/train.py`` and ``tools/test.py`` use it in
-    place of every ``LoadImage`` of the pipelines that run (see
-    :func:`hih_plugin.cli.data_check.check_image_loading`).
+    naming the file. Our configs load images with it; ``tools/train.py``
+    and ``tools/test.py`` warn about a pipeline that uses ``LoadImage``.
     """
 
     def transform(self, results):

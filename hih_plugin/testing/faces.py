@@ -1,17 +1,19 @@
 """Drawn faces with WFLW's 98 landmarks, written in WFLW's format.
 
-``tools/make_demo_data.py`` writes whole datasets with it; the benchmarks
-and the tests draw from it too. The drawing is described there.
+Every structure of the face (jaw, brows, nose, eyes with pupils, lips) is
+drawn from the landmarks with sub-pixel, anti-aliased strokes, under a
+random pose, scale, aspect and expression, so the ground truth is where the
+image says it is.
 """
-import json
 import os
 import os.path as osp
 
 import cv2
 import numpy as np
 
+from .drawing import SHIFT, fixed_point, render_background, write_json
+
 NUM_KEYPOINTS = 98
-SHIFT = 4  # cv2 sub-pixel drawing: coordinates carry 4 fractional bits
 
 
 def _ellipse(cx, cy, rx, ry, angles):
@@ -88,20 +90,9 @@ def random_pose(pts, image_size, rng):
     return p + offset
 
 
-def fixed_point(pts):
-    """Points as cv2's sub-pixel drawing takes them (``SHIFT`` bits)."""
-    return np.round(np.asarray(pts) * (1 << SHIFT)).astype(np.int32)
-
-
 def render(kpts, image_size, rng):
     """Draw the face from its landmarks, anti-aliased at sub-pixel accuracy."""
-    size = image_size
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    c0, c1 = rng.uniform(40, 215, 3), rng.uniform(40, 215, 3)
-    t = rng.uniform(0, 1) * xx + (1 - rng.uniform(0, 1)) * yy
-    img = (c0 * (1 - t[..., None]) + c1 * t[..., None])
-    img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
-    img = np.ascontiguousarray(img)
+    img = render_background(image_size, image_size, rng)
 
     def fill(pts, color):
         cv2.fillPoly(img, [fixed_point(pts)], color, cv2.LINE_AA, SHIFT)
@@ -169,6 +160,10 @@ def draw_face(image_size, rng):
 
 
 def make_split(out_dir, split, num, image_size, rng, first_id):
+    """Draw ``num`` faces as ``out_dir/images/<split>/*.png`` and write
+    their annotations, with image ids from ``first_id``, to
+    ``out_dir/annotations/face_landmarks_wflw_<split>.json`` (WFLW's
+    layout); returns that path."""
     img_dir = osp.join(out_dir, 'images', split)
     os.makedirs(img_dir, exist_ok=True)
     images, annotations = [], []
@@ -191,9 +186,3 @@ def make_split(out_dir, split, num, image_size, rng, first_id):
     write_json(path, dict(images=images, annotations=annotations,
                           categories=categories))
     return path
-
-
-def write_json(path, obj):
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(obj, f)

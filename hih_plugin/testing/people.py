@@ -1,12 +1,13 @@
-"""Drawn stick figures with COCO's or MPII's keypoints, written in each
-dataset's format (``tools/make_demo_data.py --dataset coco|mpii``)."""
+"""Drawn stick figures with COCO's 17 keypoints or MPII's 16 joints,
+written in each dataset's format (with COCO's person detections and MPII's
+head boxes)."""
 import os
 import os.path as osp
 
 import cv2
 import numpy as np
 
-from .faces import SHIFT, fixed_point, write_json
+from .drawing import SHIFT, fixed_point, render_background, write_json
 
 # A stick figure in a body frame (x right in the image, y down, height 1,
 # facing the camera: the person's left is the image's right).
@@ -108,15 +109,6 @@ def draw_people(num, height, rng):
     return img, people
 
 
-def render_background(height, width, rng):
-    yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
-    c0, c1 = rng.uniform(40, 215, 3), rng.uniform(40, 215, 3)
-    t = rng.uniform(0, 1) * xx + (1 - rng.uniform(0, 1)) * yy
-    img = c0 * (1 - t[..., None]) + c1 * t[..., None]
-    img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255)
-    return np.ascontiguousarray(img.astype(np.uint8))
-
-
 def person_box(person, width, height):
     """The person's box (x, y, w, h): its joints padded by the head radius,
     clipped to the image."""
@@ -160,6 +152,7 @@ def coco_detections(annotations, rng):
 
 
 def coco_file(images, annotations):
+    """A COCO person keypoint file of ``images`` and ``annotations``."""
     categories = [dict(supercategory='person', id=1, name='person',
                        keypoints=list(COCO_NAMES), skeleton=COCO_SKELETON)]
     return dict(info=dict(description='hih-plugin synthetic people'),

@@ -8,9 +8,9 @@ import pytest
 from mmengine.config import Config
 
 from hih_plugin.cli import ArgumentParser, add_cfg_options, number
+from hih_plugin.cli.checks.model import resume_source
+from hih_plugin.cli.checks.run import check_finite_metrics
 from hih_plugin.cli.files import check_regular_file, load_json, read_bounded
-from hih_plugin.cli.model_check import resume_source
-from hih_plugin.cli.run_checks import check_finite_metrics
 from hih_plugin.errors import UserError
 
 

@@ -85,6 +85,18 @@ def test_no_dead_or_stale_keys(name):
     assert cfg.get('dataset_type', splits[0].type) == splits[0].type
 
 
+@pytest.mark.parametrize('name', ALL)
+def test_every_pipeline_loads_images_checked(name):
+    """Our configs say LoadCheckedImage, which refuses a damaged image
+    naming it, where MMPose's say LoadImage; no tool rewrites it."""
+    cfg = load(name)
+    for split in ('train', 'val', 'test'):
+        types = [step['type']
+                 for step in cfg[f'{split}_dataloader'].dataset.pipeline]
+        assert types[0] == 'LoadCheckedImage', (split, types)
+        assert 'LoadImage' not in types, (split, types)
+
+
 def test_one_fragment_switches_the_checkpoint_loader_on():
     """Every config gets its custom_imports from _base_/hih_plugin.py, and
     no config states its own."""

@@ -20,7 +20,7 @@ from tool_options import (DATASETS, ONE_THREAD, SPLITS, as_cli,
                           fixture_options, read_scalars, tiny_model_options)
 
 import hih_plugin  # noqa: F401  registers the plugin's modules
-from hih_plugin.cli import check_dataset_paths
+from hih_plugin.cli.checks import check_dataset_paths
 from hih_plugin.errors import UserError
 
 CONFIGS = [f'{m}_{name}' for m in ('hih', 'h3r') for name in DATASETS
@@ -109,7 +109,8 @@ def test_mmpose_data_layout_passes_path_check(name, tmp_path, monkeypatch):
     """With the files each config names laid out as MMPose reads them
     (``ann_file`` under ``data_root``; ``bbox_file`` and ``headbox_file``
     as given, relative to the working directory), the check passes."""
-    from hih_plugin.cli.path_check import _pretrained_inits, resolve_pretrained
+    from hih_plugin.cli.checks.paths import (_pretrained_inits,
+                                             resolve_pretrained)
     cfg = Config.fromfile(config_path(name))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))

@@ -194,11 +194,11 @@ def test_crop_faces_maps_landmarks_onto_the_cut_out(tmp_path):
 def write_wflw_list(root, rng, faces=3):
     """WFLW's images folder and list: drawn faces, one line each, the
     second face in the first image again, with attributes by face."""
-    from hih_plugin.testing import faces as demo_data
+    from hih_plugin.testing import draw_face
     (root / 'imgs' / 'sub').mkdir(parents=True)
     lines = []
     for n in range(faces):
-        img, kpts = demo_data.draw_face(96, rng)
+        img, kpts = draw_face(96, rng)
         name = f'sub/face_{min(n, 1)}.jpg'
         cv2.imwrite(str(root / 'imgs' / name), img)
         attrs = [int(n == i) for i in range(6)]

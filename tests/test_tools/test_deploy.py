@@ -171,7 +171,7 @@ def torch_crop_predictions(name, ckpt, inputs):
     """PyTorch's head.predict on crops, in crop pixels (flip test off)."""
     import torch
 
-    from hih_plugin.cli.model_check import load_checkpoint_strict
+    from hih_plugin.cli.checks.model import load_checkpoint_strict
     model = build_model(name)
     load_checkpoint_strict(model, str(ckpt))
     model.eval()
@@ -255,7 +255,7 @@ def test_onnx_inference_equals_pytorch_on_image_boxes(exported):
     import mmcv
     from mmpose.apis import inference_topdown
 
-    from hih_plugin.cli.model_check import load_checkpoint_strict
+    from hih_plugin.cli.checks.model import load_checkpoint_strict
     from hih_plugin.deploy.onnx_model import OnnxPoseModel
     tmp, ckpts, _ = exported
     person, boxes = two_people(fixture_dir('coco'))

@@ -416,7 +416,7 @@ def _with(change):
 def test_annotation_rules(tmp_path, change, fragment):
     from mmengine.config import Config
 
-    from hih_plugin.cli.data_check import check_dataset_content
+    from hih_plugin.cli.checks.data import check_dataset_content
     (tmp_path / 'ann.json').write_text(json.dumps(_with(change)))
     cfg = Config(dict(train_dataloader=dict(dataset=dict(
         type='WFLWDataset', data_root=str(tmp_path), ann_file='ann.json',
@@ -438,7 +438,7 @@ def test_annotation_rules(tmp_path, change, fragment):
     ('keypoint_id2name', {0: 'a', 200: 'b'}),
 ])
 def test_dataset_meta_rules(key, value):
-    from hih_plugin.cli.meta_check import checked_meta
+    from hih_plugin.cli.checks.meta import checked_meta
     with pytest.raises(UserError, match=f'meta.dataset_meta.{key}'):
         checked_meta({'meta': {'dataset_meta': {key: value}}}, 98, 'c.pth')
     kept = checked_meta({'meta': {'dataset_meta': {

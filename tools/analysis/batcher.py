@@ -1,5 +1,6 @@
 """Model batches from images and keypoints, through MMPose's top-down
-transforms, for the tools that train and time models outside a runner."""
+transforms, for the tools here that train and time models outside a runner
+(``subpixel_benchmark.py``, ``head_cost.py``)."""
 import copy
 
 import numpy as np

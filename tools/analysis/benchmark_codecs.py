@@ -47,9 +47,10 @@ if 'NO_ALBUMENTATIONS_UPDATE' not in os.environ:
 import numpy as np
 import torch
 
-# hih_plugin is imported inside the functions that need it: the worker of
-# --against runs this file on another checkout's hih_plugin, which may not
-# have the modules that this checkout's main() uses.
+# hih_plugin and codec_analysis (beside this file) are imported inside the
+# functions that need them: the worker of --against runs this file on
+# another checkout's hih_plugin, which may not have the modules that this
+# checkout's main() uses.
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # its sibling tools
 
 DEFAULT_CODECS = ['msra', 'dark', 'udp', 'simcc', 'hih', 'h3r-draw']

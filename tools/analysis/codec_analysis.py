@@ -1,4 +1,5 @@
-"""Codec presets and target round trips shared by ``tools/analysis/``.
+"""Codec presets and target round trips shared by the codec tools here
+(``quantization_error.py``, ``benchmark_codecs.py``).
 
 Every MMPose codec encodes keypoints into its own training targets and decodes
 network outputs of the same shape, but the names of the encoded fields and the

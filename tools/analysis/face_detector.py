@@ -126,7 +126,7 @@ def pose_nme(args, val, boxes, passes=1):
 
     from hih_plugin.apis import rebox_topdown
     from hih_plugin.checkpoint import enable_safe_loader
-    from hih_plugin.cli.model_check import load_checkpoint_strict
+    from hih_plugin.cli.checks.model import load_checkpoint_strict
     enable_safe_loader()
     model = init_model(args.config, None, device='cpu')
     load_checkpoint_strict(model, args.checkpoint)

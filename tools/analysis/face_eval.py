@@ -34,13 +34,14 @@ import numpy as np
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.checkpoint import enable_safe_loader
 from hih_plugin.cli import (ArgumentParser, add_cfg_options, cli_main,
-                            leaf_datasets, load_config, number)
+                            load_config, number)
+from hih_plugin.cli.checks import leaf_datasets
+from hih_plugin.cli.checks.model import (check_checkpoint_file,
+                                         check_checkpoint_fits)
+from hih_plugin.cli.checks.run import check_finite_metrics, check_run_data
 from hih_plugin.cli.files import MAX_ANNOTATION_BYTES, check_regular_file
-from hih_plugin.cli.model_check import (check_checkpoint_file,
-                                        check_checkpoint_fits)
 from hih_plugin.cli.outputs import (atomic_path, check_output_dir,
                                     check_output_file, write_text)
-from hih_plugin.cli.run_checks import check_finite_metrics, check_run_data
 from hih_plugin.errors import DATA_PREP_DOC, UserError
 
 OUTPUTS = ('face_eval.json', 'face_eval.md', 'face_eval_ced.png')

@@ -57,13 +57,13 @@ import numpy as np
 import torch
 
 from hih_plugin.checkpoint import load_file
+from hih_plugin.cli.checks.meta import checked_meta
+from hih_plugin.cli.checks.model import as_checkpoint
 from hih_plugin.cli.main import cli_main
-from hih_plugin.cli.meta_check import checked_meta
-from hih_plugin.cli.model_check import as_checkpoint
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # its sibling tools
-from fuzzing import (check_fuzz_args, fuzz,  # noqa: E402  # isort:skip
-                     fuzz_parser, run_case)
+from fuzzing import (  # noqa: E402  # isort:skip
+    check_fuzz_args, fuzz, fuzz_parser, run_case)
 
 P = pickle
 GLOBALS = [

@@ -53,8 +53,8 @@ from hih_plugin.deploy.metadata import (DIGEST_KEY, FORMAT, METADATA_KEY,
 from hih_plugin.errors import UserError
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # its sibling tools
-from fuzzing import (check_fuzz_args, fuzz,  # noqa: E402  # isort:skip
-                     fuzz_parser)
+from fuzzing import (  # noqa: E402  # isort:skip
+    check_fuzz_args, fuzz, fuzz_parser)
 
 KEYPOINTS = 3
 SIZE = (16, 12)  # crop w, h

@@ -34,13 +34,13 @@ from mmpose.registry import DATASETS
 
 import hih_plugin  # noqa: F401  registers HIHHeatmap and H3RHeatmap
 from hih_plugin.cli import ArgumentParser, cli_main, load_config, number
-from hih_plugin.cli.data_check import check_dataset_content
+from hih_plugin.cli.checks.data import check_dataset_content
 from hih_plugin.cli.outputs import atomic_path, check_output_dir, write_text
 from hih_plugin.errors import UserError
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # its sibling tools
-from codec_analysis import (PRESETS,  # noqa: E402  # isort:skip
-                            build_codec, load_codec_cfg, round_trip)
+from codec_analysis import (  # noqa: E402  # isort:skip
+    PRESETS, build_codec, load_codec_cfg, round_trip)
 
 DEFAULT_CODECS = ['msra', 'dark', 'udp', 'simcc', 'hih', 'hih-expectation',
                   'h3r']

@@ -92,7 +92,7 @@ def crop(info, size):
     square, with its landmarks (68, 2) and box (4, ) in that square."""
     import cv2
 
-    from hih_plugin.cli.data_check import image_problem
+    from hih_plugin.cli.checks.data import image_problem
     problem = image_problem(info['img_path'])  # never blocks on a FIFO
     img = None if problem else cv2.imread(info['img_path'], cv2.IMREAD_COLOR)
     if img is None:

@@ -94,11 +94,11 @@ from mmengine.registry import init_default_scope
 from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers HIH and H3R parts
+from hih_plugin import testing
 from hih_plugin.cli import ArgumentParser, cli_main, number
 from hih_plugin.cli.files import MAX_LOG_BYTES, load_json
 from hih_plugin.cli.outputs import check_output_dir, write_text
 from hih_plugin.errors import UserError
-from hih_plugin.testing import faces as drawn_faces
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # its sibling tools
 import real_faces  # noqa: E402  # isort:skip
@@ -348,9 +348,8 @@ def make_faces(num, size, rng):
     """
     imgs, kpts = [], []
     for _ in range(num):
-        pts = drawn_faces.random_pose(
-            drawn_faces.face_template(rng), 2 * size, rng)
-        imgs.append(drawn_faces.render(pts, 2 * size, rng))
+        pts = testing.random_pose(testing.face_template(rng), 2 * size, rng)
+        imgs.append(testing.render(pts, 2 * size, rng))
         kpts.append(pts)
     kpts = np.stack(kpts)
     boxes = np.concatenate([kpts.min(1), kpts.max(1)], -1)

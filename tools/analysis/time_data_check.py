@@ -28,7 +28,7 @@ from mmengine.config import Config
 
 import hih_plugin  # noqa: F401  registers our parts
 from hih_plugin.cli import ArgumentParser, cli_main, number
-from hih_plugin.cli.data_check import check_dataset_content, load_json
+from hih_plugin.cli.checks.data import check_dataset_content, load_json
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from hih_plugin.cli import ArgumentParser, cli_main, number
-from hih_plugin.cli.data_check import image_problem
+from hih_plugin.cli.checks.data import image_problem
 from hih_plugin.cli.files import MAX_ANNOTATION_BYTES, load_json
 from hih_plugin.cli.outputs import check_output_dir, write_text
 from hih_plugin.datasets.face_crop import face_crop

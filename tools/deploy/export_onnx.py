@@ -29,9 +29,9 @@ import numpy as np
 
 import hih_plugin  # noqa: F401  registers codecs, models and metrics
 from hih_plugin.checkpoint import enable_safe_loader
-from hih_plugin.cli import (add_cfg_options, check_dataset_paths, cli_main,
-                            load_config)
-from hih_plugin.cli.model_check import load_checkpoint_strict
+from hih_plugin.cli import add_cfg_options, cli_main, load_config
+from hih_plugin.cli.checks import check_dataset_paths
+from hih_plugin.cli.checks.model import load_checkpoint_strict
 from hih_plugin.cli.outputs import atomic_path, check_output_file
 from hih_plugin.deploy import require_onnx
 from hih_plugin.deploy.export import (DEFAULT_OPSET, MAP_RTOL, MAX_OPSET,

@@ -16,10 +16,10 @@ import torch
 from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import load_state_dict
 
-from ..checkpoint import load_file
-from ..errors import CheckpointError, UserError
-from .files import (MAX_CHECKPOINT_BYTES, MAX_POINTER_BYTES,
-                    check_regular_file, read_bounded)
+from ...checkpoint import load_file
+from ...errors import CheckpointError, UserError
+from ..files import (MAX_CHECKPOINT_BYTES, MAX_POINTER_BYTES,
+                     check_regular_file, read_bounded)
 
 # How many names of each kind of mismatch the error lists before "... and N
 # more": enough to recognise the other model, short enough to read.
@@ -238,10 +238,14 @@ def _step(name):
 def load_checkpoint_strict(model: torch.nn.Module, path: str) -> dict:
     """Check that the checkpoint fits ``model``, then load its weights.
 
+    The file is read once, by the restricted loader
+    (:func:`read_checkpoint`), whether or not MMEngine's loader of local
+    files is ours yet; MMEngine's ``load_state_dict`` then loads the
+    weights strictly (it ignores missing ``num_batches_tracked`` buffers,
+    as :func:`state_dict_mismatch` does).
+
     Returns the checkpoint dict (its ``meta`` may carry ``dataset_meta``).
     """
     ckpt = check_checkpoint_fits(model, path)
-    # MMEngine's loader, strict: it unwraps a wrapped model and, as the
-    # check above, tolerates missing num_batches_tracked buffers.
-    load_state_dict(model, ckpt['state_dict'], strict=True)
+    load_state_dict(model, ckpt['state_dict'], strict=True, logger='current')
     return ckpt

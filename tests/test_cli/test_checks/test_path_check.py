@@ -11,8 +11,8 @@ from tool_options import (ONE_THREAD, as_cli, fixture_options,
                           tiny_model_options)
 
 import hih_plugin  # noqa: F401
-from hih_plugin.cli import check_dataset_paths
-from hih_plugin.cli.path_check import resolve_pretrained
+from hih_plugin.cli.checks import check_dataset_paths
+from hih_plugin.cli.checks.paths import resolve_pretrained
 from hih_plugin.errors import UserError
 
 

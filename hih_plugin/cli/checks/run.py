@@ -6,19 +6,20 @@ import numbers
 
 import numpy as np
 
-from ..errors import UserError
-from .data_check import check_dataset_content, check_image_loading
-from .path_check import check_dataset_paths
+from ...errors import UserError
+from .data import check_dataset_content, warn_unchecked_loading
+from .paths import check_dataset_paths
 
 
 def check_run_data(cfg, splits) -> None:
     """Before the runner starts: every file of the ``splits`` exists and is
-    readable data (:mod:`~hih_plugin.cli.path_check`,
-    :mod:`~hih_plugin.cli.data_check`), and images are checked as they load.
+    readable data (:mod:`~hih_plugin.cli.checks.paths`,
+    :mod:`~hih_plugin.cli.checks.data`); a warning if a pipeline loads
+    images without checking them.
     """
     check_dataset_paths(cfg, splits)
     check_dataset_content(cfg, splits)
-    check_image_loading(cfg, splits)
+    warn_unchecked_loading(cfg, splits)
 
 
 def check_finite_metrics(metrics, where: str = 'the test') -> None:

@@ -9,8 +9,8 @@ import os.path as osp
 
 from mmengine.config import Config
 
-from ..errors import DATA_PREP_DOC, UserError
-from .files import MAX_ANNOTATION_BYTES, check_regular_file
+from ...errors import DATA_PREP_DOC, UserError
+from ..files import MAX_ANNOTATION_BYTES, check_regular_file
 
 
 def leaf_datasets(dataset):

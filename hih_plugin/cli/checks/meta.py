@@ -11,7 +11,7 @@ and keeps only those entries, so nothing else reaches the pipeline.
 """
 import numpy as np
 
-from ..errors import UserError
+from ...errors import UserError
 
 
 def _is_int(value):

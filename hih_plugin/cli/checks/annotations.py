@@ -1,6 +1,6 @@
 """Checks of annotation records, before the runner starts.
 
-Called by :mod:`~hih_plugin.cli.data_check` on an annotation file it has
+Called by :mod:`~hih_plugin.cli.checks.data` on an annotation file it has
 loaded: the types and shapes of the fields MMPose's datasets read (``bbox``
 of 4 numbers, ``center`` of 2, a positive ``scale``, ``num_keypoints`` a
 count, keypoint triples), every number finite, so that NaN or infinity in a
@@ -14,7 +14,7 @@ import os.path as osp
 
 import numpy as np
 
-from ..errors import DATA_PREP_DOC, UserError
+from ...errors import DATA_PREP_DOC, UserError
 
 
 def _bad_entry(where, what, problem):

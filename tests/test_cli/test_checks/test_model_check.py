@@ -1,10 +1,10 @@
-"""hih_plugin.cli.model_check: a checkpoint must fit the model exactly."""
+"""hih_plugin.cli.checks.model: a checkpoint must fit the model exactly."""
 import pytest
 import torch
 from torch import nn
 
-from hih_plugin.cli.model_check import (check_checkpoint_fits,
-                                        load_checkpoint_strict)
+from hih_plugin.cli.checks.model import (check_checkpoint_fits,
+                                         load_checkpoint_strict)
 from hih_plugin.errors import CheckpointError, UserError
 
 
@@ -79,6 +79,18 @@ def test_refused_global_names_the_global(tmp_path):
     with pytest.raises(CheckpointError,
                        match='global builtins.print, which no checkpoint'):
         check_checkpoint_fits(net(), str(path))
+
+
+def test_strict_load_reads_with_the_restricted_loader(tmp_path):
+    """Whichever loader MMEngine has for local files, ours reads the
+    weights: it refuses the file before any weight loads."""
+    path = tmp_path / 'evil.pth'
+    src, dst = net(), net()
+    torch.save({'state_dict': src.state_dict(), 'x': print}, path)
+    before = {k: v.clone() for k, v in dst.state_dict().items()}
+    with pytest.raises(CheckpointError, match='global builtins.print'):
+        load_checkpoint_strict(dst, str(path))
+    assert all(torch.equal(v, before[k]) for k, v in dst.state_dict().items())
 
 
 def test_checkpoint_without_weights_is_a_user_error(tmp_path):

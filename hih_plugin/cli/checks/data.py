@@ -1,6 +1,6 @@
 """Checks of annotation content and images before the runner starts.
 
-:func:`~hih_plugin.cli.path_check.check_dataset_paths` makes sure the files
+:func:`~hih_plugin.cli.checks.paths.check_dataset_paths` makes sure the files
 exist; :func:`check_dataset_content` makes sure they can be used, so that a
 broken dataset ends in one ``error:`` line naming the file and the fix
 instead of a traceback deep inside a DataLoader worker:
@@ -10,7 +10,7 @@ instead of a traceback deep inside a DataLoader worker:
 - an annotation whose keypoint count is not the dataset's ``num_keypoints``
   (from the dataset class's ``METAINFO`` or the config's ``metainfo``);
 - a field that is not a finite number of its shape, or a key the dataset
-  class needs (:mod:`~hih_plugin.cli.ann_check`);
+  class needs (:mod:`~hih_plugin.cli.checks.annotations`);
 - an image that is missing, empty, or truncated.
 
 Images are checked cheaply: one ``stat`` and two small reads per image (the
@@ -18,23 +18,25 @@ format signature at the start and the end-of-image marker of JPEG and PNG
 files near the end), not a full decode, which would take minutes on COCO.
 Files of another format whose signature is not recognised are decoded with
 OpenCV. Damage inside an otherwise complete file is left to load time, where
-MMPose's ``LoadImage`` names the image. Annotation formats other than
-MMPose's COCO-style JSON (``images`` + ``annotations``) and MPII's list of
-``joints`` are only checked for being valid JSON.
+the ``LoadCheckedImage`` of our configs names the image
+(:func:`warn_unchecked_loading` warns of a pipeline without it). Annotation
+formats other than MMPose's COCO-style JSON (``images`` + ``annotations``)
+and MPII's list of ``joints`` are only checked for being valid JSON.
 """
 import copy
 import os
 import os.path as osp
 import stat
+import sys
 
 import cv2
 import numpy as np
 
-from ..datasets.image_check import image_size_problem
-from ..errors import DATA_PREP_DOC, UserError
-from . import files
-from .ann_check import check_parsing, coco_records, joints_records
-from .path_check import split_datasets
+from ...datasets.image_check import image_size_problem
+from ...errors import DATA_PREP_DOC, UserError
+from .. import files
+from .annotations import check_parsing, coco_records, joints_records
+from .paths import split_datasets
 
 TAIL = 1024  # bytes read from the end of each image
 SIGNATURES = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'BM', b'GIF8',
@@ -188,25 +190,31 @@ def image_problem(path: str):
     return None
 
 
-def check_image_loading(cfg, splits) -> None:
-    """Load images with :class:`~hih_plugin.datasets.LoadCheckedImage`
-    instead of MMPose's ``LoadImage`` in the pipelines of ``splits``, so a
-    damaged or oversized image stops the run with one line naming it
-    rather than being trained or tested on. Decoding every image before the
-    run instead would take minutes on COCO."""
-    for split in splits:
-        loader = cfg.get(f'{split}_dataloader', None)
-        if loader:
-            _check_loading(loader.get('dataset'))
+def warn_unchecked_loading(cfg, splits) -> None:
+    """Warn in one line if a pipeline of ``splits`` loads images with
+    MMPose's ``LoadImage``, which trains or tests on a damaged image
+    without a word; :class:`~hih_plugin.datasets.LoadCheckedImage`, which
+    our configs use, refuses it, naming it. The config is left as it is:
+    which loader runs is the config's choice."""
+    unchecked = [
+        split for split in splits
+        if _loads_unchecked((cfg.get(f'{split}_dataloader') or {}).get(
+            'dataset'))
+    ]
+    if unchecked:
+        print(f'warning: the {"/".join(unchecked)} pipeline loads images '
+              "with LoadImage, which does not refuse a damaged image; write "
+              "dict(type='LoadCheckedImage') in its place (docs/training.md)",
+              file=sys.stderr)
 
 
-def _check_loading(dataset):
+def _loads_unchecked(dataset) -> bool:
+    """Whether ``dataset`` or a dataset it wraps loads with ``LoadImage``."""
     if not isinstance(dataset, dict):
-        return
-    for step in dataset.get('pipeline') or ():
-        if isinstance(step, dict) and step.get('type') in (
-                'LoadImage', 'mmpose.LoadImage'):
-            step['type'] = 'LoadCheckedImage'
-    for sub in dataset.get('datasets') or ():
-        _check_loading(sub)
-    _check_loading(dataset.get('dataset'))
+        return False
+    if any(isinstance(step, dict) and step.get('type') in (
+            'LoadImage', 'mmpose.LoadImage')
+           for step in dataset.get('pipeline') or ()):
+        return True
+    return any(_loads_unchecked(sub) for sub in [
+        *(dataset.get('datasets') or ()), dataset.get('dataset')])

@@ -11,7 +11,8 @@ from mmengine.registry import init_default_scope
 from mmpose.registry import MODELS
 
 import hih_plugin  # noqa: F401  registers our parts
-from hih_plugin.cli.data_check import check_dataset_content
+from hih_plugin.cli.checks.data import (check_dataset_content,
+                                        warn_unchecked_loading)
 from hih_plugin.errors import UserError
 
 
@@ -109,6 +110,24 @@ def test_bad_image_is_named(wflw, damage, match):
 
 
 # --- through the tools ---------------------------------------------------
+
+
+def test_unchecked_loader_is_warned_of_and_kept(capsys):
+    """A pipeline with MMPose's LoadImage (here inside a dataset wrapper)
+    gets one warning line; the config stays as written."""
+    load = [dict(type='LoadImage')]
+    cfg = Config(dict(
+        train_dataloader=dict(dataset=dict(
+            type='RepeatDataset', dataset=dict(pipeline=load))),
+        val_dataloader=dict(dataset=dict(
+            pipeline=[dict(type='LoadCheckedImage')]))))
+    warn_unchecked_loading(cfg, ('train', 'val'))
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.startswith('warning: the train ')
+    assert "dict(type='LoadCheckedImage')" in err
+    assert cfg.train_dataloader.dataset.dataset.pipeline == load
+    warn_unchecked_loading(config('unused'), ('train', 'val', 'test'))
+    assert not capsys.readouterr().err  # our configs load checked
 
 
 def assert_one_error_line(proc, *needles):
