@@ -679,13 +679,15 @@ def summarise(rows):
 def markdown(rows, summary, args, total):
     S = args.input_size
     lines = [
-        f'Synthetic sub-pixel benchmark: input {S}x{S}, '
-        f'{args.num_train} train / {args.num_test} test images, '
+        f'Sub-pixel benchmark: input {S}x{S}, drawn regimes '
+        f'{args.num_train} train / {args.num_test} test images, photos the '
+        'faces of the split lists (tools/dataset_converters/splits/), '
         f'{args.steps} steps of batch {args.batch_size}, Adam lr '
         f'{args.lr} (warm-up, cosine), seeds {args.seeds}, '
         f'{torch.get_num_threads()} torch thread(s), {total / 60:.1f} min in '
         f'all. Blob regimes: K={args.num_keypoints}, NME = mean error / {S} '
         'px; faces: K=98, NME = mean error / inter-ocular distance (60/72); '
+        'photos: K=68, the same over 300-W\'s outer eye corners (36/45); '
         'in %. loss_decimal: mean of the first and of the last '
         f'{max(1, min(50, args.steps // 10))} steps. Error split: a landmark '
         'is a cell miss when the cell nearest its prediction is not its true '
