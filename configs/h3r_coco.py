@@ -13,11 +13,25 @@ _base_ = [
     'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py',
     './_base_/hih_plugin.py', './_base_/models/h3r_head.py'
 ]
+# after _base_: a config opening with an import is read as lazy-import
+from hih_plugin.datasets import checked_pipeline  # noqa: E402
+
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
 codec = dict(_base_.h3r_codec, input_size=(192, 256), heatmap_size=(48, 64))
+
+# The base's pipelines, loading with our LoadCheckedImage (it refuses a
+# damaged image, naming it: docs/training.md) and encoding with our codec.
+train_pipeline = checked_pipeline(_base_.train_pipeline, codec)
+val_pipeline = checked_pipeline(_base_.val_pipeline)
+# Persistent workers keep their H3R rounding stream across epochs (see
+# H3RHeatmap).
+train_dataloader = dict(
+    persistent_workers=True, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+test_dataloader = val_dataloader
 
 model = dict(
     head=dict(
@@ -26,26 +40,6 @@ model = dict(
         # does not take
         decoder=dict(codec, _delete_=True)),
     test_cfg=dict(_base_.h3r_test_cfg, _delete_=True))
-
-# The base pipelines, with our LoadCheckedImage in place of LoadImage (it
-# refuses a damaged image, naming it: docs/training.md) and
-# GenerateTarget encoding with our codec.
-train_pipeline = [
-    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else
-    dict(type='GenerateTarget', encoder=codec)
-    if step['type'] == 'GenerateTarget' else step
-    for step in _base_.train_pipeline
-]
-val_pipeline = [
-    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else step
-    for step in _base_.val_pipeline
-]
-# Persistent workers keep their H3R rounding stream across epochs (see
-# H3RHeatmap).
-train_dataloader = dict(
-    persistent_workers=True, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
-test_dataloader = val_dataloader
 
 # The top-level `codec` replaces, not merges into, the base's (no stale
 # `sigma` or type left in cfg.codec). A new dict, so that the copies used

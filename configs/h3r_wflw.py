@@ -8,32 +8,19 @@ _base_ = [
     './_base_/hih_plugin.py', './_base_/models/h3r_head.py',
     './_base_/data/faces.py'
 ]
+# after _base_: a config opening with an import is read as lazy-import
+from hih_plugin.datasets import checked_pipeline  # noqa: E402
+
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
 codec = dict(_base_.h3r_codec, input_size=(256, 256), heatmap_size=(64, 64))
 
-model = dict(
-    head=dict(
-        _base_.h3r_head,
-        # `_delete_` drops the base codec's `sigma`, which H3RHeatmap lacks.
-        decoder=dict(codec, _delete_=True)),
-    test_cfg=dict(_base_.h3r_test_cfg, _delete_=True))
-
-# The base pipelines, with our LoadCheckedImage in place of LoadImage (it
-# refuses a damaged image, naming it: docs/training.md) and
-# GenerateTarget encoding with our codec.
-train_pipeline = [
-    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else
-    dict(type='GenerateTarget', encoder=codec)
-    if step['type'] == 'GenerateTarget' else step
-    for step in _base_.train_pipeline
-]
-val_pipeline = [
-    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else step
-    for step in _base_.val_pipeline
-]
+# The base's pipelines, loading with our LoadCheckedImage (it refuses a
+# damaged image, naming it: docs/training.md) and encoding with our codec.
+train_pipeline = checked_pipeline(_base_.train_pipeline, codec)
+val_pipeline = checked_pipeline(_base_.val_pipeline)
 # Persistent workers keep their H3R rounding stream across epochs (see
 # H3RHeatmap); the base config already sets it, restated because it matters.
 train_dataloader = dict(
@@ -43,6 +30,13 @@ test_dataloader = val_dataloader
 
 val_evaluator = _base_.face_wflw.evaluator
 test_evaluator = val_evaluator
+
+model = dict(
+    head=dict(
+        _base_.h3r_head,
+        # `_delete_` drops the base codec's `sigma`, which H3RHeatmap lacks.
+        decoder=dict(codec, _delete_=True)),
+    test_cfg=dict(_base_.h3r_test_cfg, _delete_=True))
 
 # Replace the base config's top-level `codec` too. Rebound last, because a
 # `_delete_` key left in the pipeline's encoder would reach H3RHeatmap.

@@ -12,32 +12,26 @@ _base_ = [
     'td-hm_hrnet-w32_8xb64-210e_mpii-256x256.py', './_base_/hih_plugin.py',
     './_base_/models/hih_body_head.py'
 ]
+# after _base_: a config opening with an import is read as lazy-import
+from hih_plugin.datasets import checked_pipeline  # noqa: E402
+
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
 
 codec = dict(_base_.hih_codec, input_size=(256, 256), heatmap_size=(64, 64))
 
-# `_delete_`: the base's HeatmapHead keys are no arguments of HIHHead
-model = dict(
-    head=dict(_base_.hih_head, _delete_=True, out_channels=16, decoder=codec))
-
-# The base pipelines, with our LoadCheckedImage in place of LoadImage (it
-# refuses a damaged image, naming it: docs/training.md) and
-# GenerateTarget encoding with our codec.
-train_pipeline = [
-    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else
-    dict(type='GenerateTarget', encoder=codec)
-    if step['type'] == 'GenerateTarget' else step
-    for step in _base_.train_pipeline
-]
-val_pipeline = [
-    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else step
-    for step in _base_.val_pipeline
-]
+# The base's pipelines, loading with our LoadCheckedImage (it refuses a
+# damaged image, naming it: docs/training.md) and encoding with our codec.
+train_pipeline = checked_pipeline(_base_.train_pipeline, codec)
+val_pipeline = checked_pipeline(_base_.val_pipeline)
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=32, dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader
+
+# `_delete_`: the base's HeatmapHead keys are no arguments of HIHHead
+model = dict(
+    head=dict(_base_.hih_head, _delete_=True, out_channels=16, decoder=codec))
 
 # The top-level `codec` replaces, not merges into, the base's (no stale
 # `sigma` or type left in cfg.codec). A new dict, so that the copies used

@@ -26,17 +26,12 @@ from hih_plugin.cli import (ArgumentParser, add_common_args, apply_common_args,
 from hih_plugin.cli.checks.model import (check_checkpoint_file,
                                          check_checkpoint_fits)
 from hih_plugin.cli.checks.run import check_finite_metrics, check_run_data
-from hih_plugin.cli.dist import setup_cpu_distributed
+from hih_plugin.cli.dist import is_main_rank, setup_cpu_distributed
 from hih_plugin.cli.outputs import atomic_path, check_output_file
 from hih_plugin.errors import UserError
 
 # the formats mmengine.dump writes, by extension
 OUT_FORMATS = ('.json', '.yaml', '.yml', '.pkl', '.pickle')
-
-
-def is_main_rank():
-    """Rank 0 of a distributed run (torchrun's RANK), or a single run."""
-    return os.environ.get('RANK', '0') == '0'
 
 
 class SaveMetricHook(Hook):

@@ -8,6 +8,9 @@ _base_ = [
     'mmpose::face_2d_keypoint/topdown_heatmap/wflw/'
     'td-hm_hrnetv2-w18_8xb64-60e_wflw-256x256.py', '../_base_/hih_plugin.py'
 ]
+# after _base_: a config opening with an import is read as lazy-import
+from hih_plugin.datasets import checked_pipeline  # noqa: E402
+
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
@@ -50,16 +53,8 @@ model = dict(
 # codec. Both pipelines load images with our LoadCheckedImage, which refuses
 # a damaged image, naming it (docs/training.md). They are handed to the
 # dataloaders again (lists replace the base's whole).
-train_pipeline = [
-    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else
-    dict(type='GenerateTarget', encoder=hih_codec)
-    if step['type'] == 'GenerateTarget' else step
-    for step in _base_.train_pipeline
-]
-val_pipeline = [
-    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else step
-    for step in _base_.val_pipeline
-]
+train_pipeline = checked_pipeline(_base_.train_pipeline, hih_codec)
+val_pipeline = checked_pipeline(_base_.val_pipeline)
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader

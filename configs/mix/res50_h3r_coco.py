@@ -8,6 +8,9 @@ _base_ = [
     'td-hm_res50_8xb64-210e_coco-256x192.py',
     '../_base_/hih_plugin.py', '../_base_/models/h3r_head.py'
 ]
+# after _base_: a config opening with an import is read as lazy-import
+from hih_plugin.datasets import checked_pipeline  # noqa: E402
+
 # Stop at the first NaN/inf loss and never save NaN/inf weights
 # (docs/training.md, "Guards against silent failures").
 default_hooks = dict(nonfinite=dict(type='StopOnNonFiniteHook'))
@@ -36,16 +39,8 @@ model = dict(
 # codec. Both pipelines load images with our LoadCheckedImage, which refuses
 # a damaged image, naming it (docs/training.md). They are handed to the
 # dataloaders again (lists replace the base's whole).
-train_pipeline = [
-    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else
-    dict(type='GenerateTarget', encoder=h3r_codec)
-    if step['type'] == 'GenerateTarget' else step
-    for step in _base_.train_pipeline
-]
-val_pipeline = [
-    dict(type='LoadCheckedImage') if step['type'] == 'LoadImage' else step
-    for step in _base_.val_pipeline
-]
+train_pipeline = checked_pipeline(_base_.train_pipeline, h3r_codec)
+val_pipeline = checked_pipeline(_base_.val_pipeline)
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader

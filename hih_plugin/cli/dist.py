@@ -20,6 +20,19 @@ from ..errors import UserError
 DDP_TYPES = ('MMDistributedDataParallel', 'DistributedDataParallel')
 
 
+def is_main_rank() -> bool:
+    """Rank 0 of a distributed run, or a single run.
+
+    Also before the runner starts the process group (where MMEngine's
+    ``is_main_process`` says True on every rank): then the launcher's
+    environment tells, torchrun's ``RANK`` or srun's ``SLURM_PROCID``.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        return torch_dist.get_rank() == 0
+    rank = os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0'))
+    return rank == '0'
+
+
 def setup_cpu_distributed(cfg: Config) -> Config:
     """Prepare ``cfg`` (launcher already set) for a CPU multi-process run."""
     launcher = cfg.get('launcher', 'none')

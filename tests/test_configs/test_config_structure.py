@@ -109,6 +109,19 @@ def test_one_fragment_switches_the_checkpoint_loader_on():
         assert 'custom_imports' not in text, name
 
 
+@pytest.mark.parametrize(
+    'name', [name for name in ALL
+             if 'import ' in open(osp.join(ROOT, 'configs', name)).read()])
+def test_config_with_a_helper_dumps_and_reads_back(name, tmp_path):
+    """A config that calls a helper of ours (imported after `_base_`)
+    dumps, as the runner does into its work dir, to plain dicts that read
+    back as the same config."""
+    cfg = load(name)
+    cfg.dump(str(tmp_path / 'dumped.py'))
+    assert Config.fromfile(str(tmp_path / 'dumped.py')).to_dict() == \
+        cfg.to_dict()
+
+
 @pytest.mark.parametrize('fragment', FRAGMENTS)
 def test_each_fragment_is_used(fragment):
     users = []

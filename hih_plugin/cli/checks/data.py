@@ -35,6 +35,7 @@ import numpy as np
 from ...datasets.image_check import image_size_problem
 from ...errors import DATA_PREP_DOC, UserError
 from .. import files
+from ..dist import is_main_rank
 from .annotations import check_parsing, coco_records, joints_records
 from .paths import split_datasets
 
@@ -195,13 +196,14 @@ def warn_unchecked_loading(cfg, splits) -> None:
     MMPose's ``LoadImage``, which trains or tests on a damaged image
     without a word; :class:`~hih_plugin.datasets.LoadCheckedImage`, which
     our configs use, refuses it, naming it. The config is left as it is:
-    which loader runs is the config's choice."""
+    which loader runs is the config's choice. Only the main process of a
+    distributed run warns."""
     unchecked = [
         split for split in splits
         if _loads_unchecked((cfg.get(f'{split}_dataloader') or {}).get(
             'dataset'))
     ]
-    if unchecked:
+    if unchecked and is_main_rank():  # once, not once per rank
         print(f'warning: the {"/".join(unchecked)} pipeline loads images '
               "with LoadImage, which does not refuse a damaged image; write "
               "dict(type='LoadCheckedImage') in its place (docs/training.md)",

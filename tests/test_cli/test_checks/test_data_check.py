@@ -130,6 +130,21 @@ def test_unchecked_loader_is_warned_of_and_kept(capsys):
     assert not capsys.readouterr().err  # our configs load checked
 
 
+def test_unchecked_loader_is_warned_of_by_the_main_rank_only(
+        capsys, monkeypatch):
+    """The checks run on every rank before the process group exists, so
+    the launcher's environment tells which rank warns."""
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(
+        pipeline=[dict(type='LoadImage')]))))
+    monkeypatch.delenv('SLURM_PROCID', raising=False)
+    for env, rank, warned in (('RANK', '1', False), ('RANK', '0', True),
+                              ('SLURM_PROCID', '2', False)):
+        monkeypatch.delenv('RANK', raising=False)
+        monkeypatch.setenv(env, rank)
+        warn_unchecked_loading(cfg, ('train', ))
+        assert bool(capsys.readouterr().err) == warned, (env, rank)
+
+
 def assert_one_error_line(proc, *needles):
     assert proc.returncode == 2, proc.stderr[-3000:]
     errors = [ln for ln in proc.stderr.splitlines()
