@@ -19,6 +19,8 @@ PATTERNS = {
     'a run label': re.compile(r'\bsession \d+', re.I),
     'a tracker number': re.compile(r'\bissue\s*#?\d+', re.I),
     'a path outside the repository': re.compile(r'\.\./shared\b'),
+    'an absolute path of a machine': re.compile(
+        r'(?:^|[\s"\'(=])/(?:work|home|Users|root|mnt)/\w', re.M),
 }
 # In prose, "helper" is talk of who did the work; code may name onnx.helper.
 PROSE_ONLY = {'talk of helpers': re.compile(r'\bhelpers?\b', re.I)}

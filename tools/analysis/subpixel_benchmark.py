@@ -875,6 +875,9 @@ def report(rows, args, total, command):
     check_output_dir(args.out_dir, '--out-dir')
     write_text(osp.join(args.out_dir, 'results.md'), md)
     meta = {k: v for k, v in vars(args).items() if k != 'out_dir'}
+    # the split lists default to an absolute path: record where they are
+    # relative to the run, as the command line does, not this machine's
+    meta['photo_splits'] = osp.relpath(args.photo_splits)
     meta.update(total_s=total, torch_threads=torch.get_num_threads(),
                 date=time.strftime('%Y-%m-%d'), command=command)
     write_text(osp.join(args.out_dir, 'results.json'), json.dumps(
