@@ -318,6 +318,10 @@ def test_subpixel_benchmark_merges_seeds_run_apart(tmp_path):
     assert local['seeds'] == 2
     assert local['nme_percent'] == pytest.approx((a + b) / 2)
     assert local['nme_percent_spread'] == pytest.approx(abs(a - b))
+    # the report keeps the commands that trained, one per merged run
+    assert [c.split('--seeds ')[1].split()[0]
+            for c in res['meta']['merged_commands']] == ['0', '1']
+    assert res['meta']['methods'] == ['msra', 'hih-local']
     with open(tmp_path / '1' / 'results.json') as f:
         other = json.load(f)
     other['meta']['steps'] = 11

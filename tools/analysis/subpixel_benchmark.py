@@ -752,9 +752,9 @@ def main():
     args = parse_args()
     check_output_dir(args.out_dir, '--out-dir')  # before hours of training
     if args.merge:
-        rows, total = merge(args.merge, args)
+        rows, total, commands = merge(args.merge, args)
         report(rows, args, total, command='python ' + ' '.join(
-            [osp.relpath(sys.argv[0])] + sys.argv[1:]))
+            [osp.relpath(sys.argv[0])] + sys.argv[1:]), merged=commands)
         return
     # Model configs name MMPose's classes without the `mmpose.` prefix.
     init_default_scope('mmpose')
@@ -855,12 +855,23 @@ def merge(paths, args):
                              if k != 'ratio_to_msra'})
     for k in SETTINGS:
         setattr(args, k, metas[0].get(k))
+    # what was trained, and how, as the runs recorded it
+    for k in ('methods', 'regime', 'strides', 'head_from'):
+        setattr(args, k, list(dict.fromkeys(
+            v for m in metas for v in m.get(k) or [])))
+    for k in ('jobs', 'threads', 'photos', 'photo_splits', 'flip_indices'):
+        if k in metas[0]:
+            setattr(args, k, metas[0][k])
     torch.set_num_threads(metas[0].get('torch_threads', 1))
     args.seeds = sorted({r['seed'] for r in rows})
-    return rows, sum(m.get('total_s', 0.) for m in metas)
+    # the commands that trained, so that a merged report still says how
+    # to reproduce its numbers
+    commands = [c for m in metas
+                for c in m.get('merged_commands') or [m.get('command')] if c]
+    return rows, sum(m.get('total_s', 0.) for m in metas), commands
 
 
-def report(rows, args, total, command):
+def report(rows, args, total, command, merged=None):
     """Ratios to MSRA, the summary over seeds, Markdown and JSON."""
     for r in rows:
         ref = next((q for q in rows if q['method'] == 'msra'
@@ -880,6 +891,8 @@ def report(rows, args, total, command):
     meta['photo_splits'] = osp.relpath(args.photo_splits)
     meta.update(total_s=total, torch_threads=torch.get_num_threads(),
                 date=time.strftime('%Y-%m-%d'), command=command)
+    if merged:
+        meta['merged_commands'] = merged
     write_text(osp.join(args.out_dir, 'results.json'), json.dumps(
         dict(meta=meta, summary=summary, rows=rows), indent=1))
     print(f'wrote {args.out_dir}/results.md, results.json')
