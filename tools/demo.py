@@ -49,7 +49,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # annotations), model_zoo/hih-local_lfpw/README.md.
 DEFAULT_CONFIG = 'configs/hih-local_res18-w32_1xb32-240e_lfpw-128x128.py'
 DEFAULT_CHECKPOINT = ('model_zoo/hih-local_lfpw/hih-local_res18-w32_lfpw-'
-                      '128x128-673b90b8_20261205.pth')
+                      '128x128-6e18fd22_20261205.pth')
 TERMS = ('its weights were trained on the 300-W annotations, licensed for '
          'non-commercial research only (model_zoo/hih-local_lfpw/README.md)')
 # MMPose's face datasets: their models get the face detector's boxes
