@@ -210,9 +210,15 @@ LOCAL_VARIANTS = {
     # (which sigma suits which stride)
     'hih-local-sigma05': _local(sigma=0.5),
     'hih-local-sigma075': _local(sigma=0.75),
+    'hih-local-sigma10': _local(sigma=1.0),
     'hih-local-sigma15': _local(sigma=1.5),
     'hih-local-c32': _local(decimal_channels=32),
     'hih-local-c128': _local(decimal_channels=128),
+    # the default with a spatial softmax term in the integer loss (weight
+    # 1), a lighter decimal loss (weight 1), and both
+    'hih-local-softmax1': _local(softmax_weight=1.),
+    'hih-local-decw1': _local(loss_weight=1.),
+    'hih-local-sm1-dw1': _local(loss_weight=1., softmax_weight=1.),
     'hih-local': _local(),
 }
 # Ablations, not in the default list: HIH with the decimal (CSC) loss
