@@ -177,7 +177,8 @@ def test_subpixel_benchmark_tiny(tmp_path):
     assert [(r['stride'], r['method']) for r in rows] == [
         (s, m) for s in (4, 8)
         for m in ('msra', 'dark', 'simcc', 'h3r', 'hih', 'hih-local',
-                  'hih-local-novotes', 'hih-local-p1')]
+                  'hih-local-novotes', 'hih-local-p1', 'hih-local-blur2',
+                  'hih-local-blur3')]
     for r in rows:
         # every method gets the error split, those with heatmaps the share
         # of wrong integer cells too
@@ -223,7 +224,8 @@ def test_subpixel_benchmark_regimes(tmp_path):
         rows = json.load(f)['rows']
     assert [(r['regime'], r['method']) for r in rows] == [
         (g, m) for g in ('confined', 'faces')
-        for m in ('msra', 'hih-local-mse', 'hih-local-mse+votes')]
+        for m in ('msra', 'hih-local-mse', 'hih-local-mse+votes',
+                  'hih-local-mse-blur2', 'hih-local-mse-blur3')]
     face = [r for r in rows if r['regime'] == 'faces']
     # inter-ocular NME: errors of several px over a ~20 px eye distance
     assert all(r['nme_percent'] > 100 * r['err_px_mean'] / 64 for r in face)
@@ -309,10 +311,10 @@ def test_subpixel_benchmark_merges_seeds_run_apart(tmp_path):
         res = json.load(f)
     runs = {(r['method'], r['seed']): r['nme_percent'] for r in res['rows']}
     # the neighbour-trained read-out is also decoded without its votes,
-    # and with plain vote weights
-    assert set(runs) == {(m, s) for m in ('msra', 'hih-local',
-                                          'hih-local-novotes', 'hih-local-p1')
-                         for s in (0, 1)}
+    # with plain vote weights and with blurred argmaxes
+    assert set(runs) == {(m, s) for m in (
+        'msra', 'hih-local', 'hih-local-novotes', 'hih-local-p1',
+        'hih-local-blur2', 'hih-local-blur3') for s in (0, 1)}
     local = next(r for r in res['summary'] if r['method'] == 'hih-local')
     a, b = runs['hih-local', 0], runs['hih-local', 1]
     assert local['seeds'] == 2
@@ -351,7 +353,8 @@ def test_subpixel_benchmark_photos_regime(tmp_path):
     with open(tmp_path / 'out' / 'results.json') as f:
         rows = json.load(f)['rows']
     assert [r['method'] for r in rows] == [
-        'msra', 'hih-local', 'hih-local-novotes', 'hih-local-p1']
+        'msra', 'hih-local', 'hih-local-novotes', 'hih-local-p1',
+        'hih-local-blur2', 'hih-local-blur3']
     for r in rows:
         assert r['regime'] == 'photos' and np.isfinite(r['nme_percent'])
         assert 0 <= r['fr8_percent'] <= 100

@@ -18,7 +18,10 @@ own layers), its loss and its codec differ:
   the paper's global decimal branch
 * ``hih-local`` -- the same with ``decimal_mode='local'``: the decimal logits
   are read at each landmark's own cell, from bins spanning 3 cells, trained
-  at the 3x3 cells around the true one (the local configs' setting)
+  at the 3x3 cells around the true one (the local configs' setting); its
+  model is also decoded without votes (``-novotes``), with plain vote weights
+  (``-p1``) and with its argmax cell taken on blurred scores (``-blur2``,
+  ``-blur3``: ``HIHHead(argmax_blur=...)``, sigma in cells)
 * ``h3r``   -- ``H3RHead`` + ``H3RHeatmap``, BCE
 * on request: ``hih-w1`` (``hih`` with the decimal loss weighted 1.0 instead
   of the paper's 0.05) and the local variants of ``LOCAL_VARIANTS``: one
@@ -597,6 +600,7 @@ def train_and_test(method, stride, args, regime, train, test):
     head = model.head
     if getattr(head, 'readout_cells', 'truth') == 'truth':
         return rows
+    power0 = head.vote_power
     decodings = [('+votes' if not head.neighbour_votes else '-novotes',
                   not head.neighbour_votes, head.vote_power)]
     if head.neighbour_votes and head.vote_power != 1:
@@ -606,7 +610,19 @@ def train_and_test(method, stride, args, regime, train, test):
         rows.append(dict(row, method=method + suffix,
                          **evaluate(model, method, stride, padding, args,
                                     regime, test)))
+    # and with votes, the argmax cell picked on blurred scores (argmax_blur)
+    head.neighbour_votes, head.vote_power = True, power0
+    for sigma in ARGMAX_BLURS if not head.argmax_blur else ():
+        head.argmax_blur = sigma
+        rows.append(dict(row, method=f'{method}-blur{sigma:g}',
+                         **evaluate(model, method, stride, padding, args,
+                                    regime, test)))
     return rows
+
+
+# The argmax blurs (HIHHead's argmax_blur, in cells) decoded as rows of
+# their own for every read-out trained around the true cell.
+ARGMAX_BLURS = (2., 3.)
 
 
 def evaluate(model, method, stride, padding, args, regime, test):

@@ -11,7 +11,8 @@ from torch import Tensor
 from ..backbones.hih_hourglass import init_hih_weights
 from .hih.global_decimal import GlobalDecimalBranch
 from .hih.integer import (STACK_LOSSES, IntegerHeatmaps, argmax_cells,
-                          check_sizes, integer_layers, softmax_maps)
+                          blurred_argmax_cells, check_sizes, integer_layers,
+                          softmax_maps)
 from .hih.labels import gather_labels
 from .hih.local_readout import DECIMAL_BINS, LocalDecimalReadout
 from .hih.neighbours import NeighbourTraining, neighbour_votes
@@ -114,6 +115,10 @@ class HIHHead(BaseHead):
         vote_power (float, optional): The votes' weights are the integer
             scores to this power: above 1 a neighbour counts only where the
             map is nearly as high as at the argmax. Defaults to ``None``
+        argmax_blur (float): With votes: the sigma, in cells, of the Gaussian
+            that smooths the integer scores before the argmax cell is picked
+            (:func:`blurred_argmax_cells`); 0 picks the plain argmax.
+            Defaults to 0.
         stack_loss (str): ``'mean'`` (as the official code's one ``MSELoss``
             over the stacked maps) or ``'sum'``. Defaults to ``'mean'``
         loss (dict, optional): Integer heatmap loss, applied to every stack;
@@ -139,6 +144,7 @@ class HIHHead(BaseHead):
                  readout_cells: str = 'auto',
                  neighbour_votes: Optional[bool] = None,
                  vote_power: Optional[float] = None,
+                 argmax_blur: float = 0.,
                  stack_loss: str = 'mean',
                  loss: OptConfigType = None,
                  decimal_loss: OptConfigType = None,
@@ -176,6 +182,12 @@ class HIHHead(BaseHead):
                                        stack_loss)
         self.decimal_loss_module = MODELS.build(decimal_loss)
         self._set_readout(readout_cells, neighbour_votes, vote_power)
+        if argmax_blur and not (argmax_blur > 0 and self.neighbour_votes):
+            raise ValueError(
+                f'HIHHead: argmax_blur={argmax_blur} must be a sigma >= 0, '
+                'and above 0 it needs the neighbour votes of the local '
+                'read-out')
+        self.argmax_blur = argmax_blur
 
         feat_channels = in_channels
         if not heatmaps_from_backbone:
@@ -297,7 +309,8 @@ class HIHHead(BaseHead):
         heatmaps, feature = self._heatmaps_and_feature(feats)
         scores = self.integer.probs(heatmaps[-1])
         probs, near, weights = neighbour_votes(
-            self.decimal_readout, feature, scores, argmax_cells(scores),
+            self.decimal_readout, feature, scores,
+            blurred_argmax_cells(scores, self.argmax_blur),
             self.decoder.decimal_span, self.vote_power)
         return scores, probs, near, weights
 

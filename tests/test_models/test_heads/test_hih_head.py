@@ -101,7 +101,8 @@ def test_loss_and_backward():
 SPAN3 = tiny_codec(decimal_span=3, decimal_size=12)
 # every local variant: the one-cell read-out, and the 3-cell one trained at
 # the neighbours (with and without votes), at a random one, with joint bins,
-# and with a BCE (logit) integer map and the configs' cubed vote weights
+# and with a BCE (logit) integer map and the configs' cubed vote weights,
+# and its argmax cell picked on blurred scores
 LOCAL_VARIANTS = [
     (dict(decimal_mode='local'), None),
     (dict(decimal_mode='local', decimal_bins='joint'), None),
@@ -110,6 +111,8 @@ LOCAL_VARIANTS = [
     (dict(decimal_mode='local', readout_cells='jitter'), SPAN3),
     (dict(decimal_mode='local', decimal_bins='joint'), SPAN3),
     (dict(decimal_mode='local', neighbour_votes=True, vote_power=3.,
+          loss=dict(type='H3RLoss', mode='bce')), SPAN3),
+    (dict(decimal_mode='local', neighbour_votes=True, argmax_blur=1.,
           loss=dict(type='H3RLoss', mode='bce')), SPAN3),
 ]
 

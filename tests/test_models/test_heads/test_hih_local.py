@@ -11,7 +11,9 @@ from test_hih_head import samples, tiny_codec, tiny_model
 from tool_options import read_scalars, tiny_overrides
 
 import hih_plugin  # noqa: F401
-from hih_plugin.models.heads.hih.integer import argmax_cells, softmax_maps
+from hih_plugin.models.heads.hih.integer import (argmax_cells,
+                                                 blurred_argmax_cells,
+                                                 softmax_maps)
 from hih_plugin.models.heads.hih.neighbours import neighbour_cells
 from hih_plugin.models.heads.hih_head import LocalDecimalReadout
 
@@ -480,3 +482,60 @@ def test_a_high_vote_power_leaves_the_argmax_cell_alone():
     assert (plain - alone).abs().max() > 1e-2  # the votes did move it
     with pytest.raises(ValueError, match='vote_power'):
         logit_head(neighbour_votes=True, vote_power=0.)
+
+
+def test_blurred_argmax_picks_the_broad_mode_over_a_stray_peak():
+    """A single tall cell beside a broad, slightly lower mode: the plain
+    argmax takes the peak, the blurred one the mode; sigma 0 is the plain
+    argmax."""
+    yy, xx = torch.meshgrid(torch.arange(16.), torch.arange(16.),
+                            indexing='ij')
+    scores = 0.8 * torch.exp(-((xx - 4)**2 + (yy - 5)**2) / 8.)
+    scores[12, 11] = 0.9  # x 11, y 12
+    scores = scores.expand(2, 3, 16, 16)
+    assert argmax_cells(scores)[0, 0].tolist() == [11, 12]
+    assert blurred_argmax_cells(scores, 1.5)[0, 0].tolist() == [4, 5]
+    torch.testing.assert_close(blurred_argmax_cells(scores, 0.),
+                               argmax_cells(scores))
+
+
+@pytest.mark.parametrize('sigma', [0.5, 1., 2.])
+def test_blurred_argmax_is_the_argmax_of_the_2d_gaussian_convolution(sigma):
+    """The separable blur equals the 2-D Gaussian (cut at 3 sigma, zeros
+    past the border) applied cell by cell."""
+    rng = np.random.default_rng(int(sigma * 10))
+    scores = rng.random((2, 3, 9, 7)) ** 4
+    r = int(3 * sigma)
+    padded = np.pad(scores, ((0, 0), (0, 0), (r, r), (r, r)))
+    t = np.arange(-r, r + 1)
+    g = np.exp(-(t[:, None]**2 + t[None]**2) / (2 * sigma**2))
+    blurred = np.zeros_like(scores)
+    for y in range(9):
+        for x in range(7):
+            blurred[..., y, x] = (padded[..., y:y + 2 * r + 1,
+                                         x:x + 2 * r + 1] * g).sum((-2, -1))
+    flat = blurred.reshape(2, 3, -1).argmax(-1)
+    want = np.stack([flat % 7, flat // 7], -1)
+    got = blurred_argmax_cells(torch.from_numpy(scores), sigma)
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_argmax_blur_decodes_at_the_blurred_cell():
+    """A head with argmax_blur reads its votes around the blurred argmax;
+    the option needs the votes and a sigma >= 0."""
+    torch.manual_seed(0)
+    head = logit_head(neighbour_votes=True, argmax_blur=1.5)
+    head.init_weights()
+    head.eval()
+    feature = torch.randn(2, 8, 16, 16)
+    with torch.no_grad():
+        _, _, near, _ = head._view_maps((feature, ))
+        scores = head.integer.probs(head.forward((feature, ))[0][-1])
+    centre = near.shape[2] // 2
+    torch.testing.assert_close(near[:, :, centre],
+                               blurred_argmax_cells(scores, 1.5))
+    assert (near[:, :, centre] != argmax_cells(scores)).any()
+    with pytest.raises(ValueError, match='argmax_blur'):
+        logit_head(neighbour_votes=True, argmax_blur=-1.)
+    with pytest.raises(ValueError, match='neighbour votes'):
+        logit_head(neighbour_votes=False, argmax_blur=1.)
