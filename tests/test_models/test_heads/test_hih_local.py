@@ -398,6 +398,16 @@ def logit_head(mode='bce', **head):
              loss=dict(type='H3RLoss', mode=mode), **head))
 
 
+def seeded_logit_head(mode='bce', **head):
+    """A :func:`logit_head` initialised with seed 0, in eval mode, and a
+    random feature (2, 8, 16, 16) drawn right after it."""
+    torch.manual_seed(0)
+    built = logit_head(mode, **head)
+    built.init_weights()
+    built.eval()
+    return built, torch.randn(2, 8, 16, 16)
+
+
 def test_bce_maps_start_at_the_foreground_prior():
     """Freshly initialised maps are the logit of a 1 / (H * W) prior, for a
     single-feature backbone and a stacked one alike (every stack)."""
@@ -434,11 +444,8 @@ def test_logit_maps_decode_score_and_vote_with_their_probabilities(
         mode, act, votes, power):
     """Scores, vote weights (to ``vote_power``) and output heatmaps are
     the probabilities of the logits; the cells are the logits' argmax."""
-    torch.manual_seed(0)
-    head = logit_head(mode, neighbour_votes=votes, vote_power=power)
-    head.init_weights()
-    head.eval()
-    feature = torch.randn(2, 8, 16, 16)
+    head, feature = seeded_logit_head(mode, neighbour_votes=votes,
+                                      vote_power=power)
     data = samples(tiny_codec(decimal_size=12, decimal_span=3),
                    np.full((2, 3, 2), 30., np.float32), [0, 1, 2])
     with torch.no_grad():
@@ -467,11 +474,7 @@ def test_logit_maps_decode_score_and_vote_with_their_probabilities(
 def test_a_high_vote_power_leaves_the_argmax_cell_alone():
     """The larger vote_power, the less a lower neighbour counts: in the
     limit the votes decode as the argmax cell alone does."""
-    torch.manual_seed(0)
-    head = logit_head(neighbour_votes=True, vote_power=1e3)
-    head.init_weights()
-    head.eval()
-    feature = torch.randn(2, 8, 16, 16)
+    head, feature = seeded_logit_head(neighbour_votes=True, vote_power=1e3)
     with torch.no_grad():
         voted = head.decode_tensors((feature, ))[0]
         head.neighbour_votes = False
@@ -523,11 +526,7 @@ def test_blurred_argmax_is_the_argmax_of_the_2d_gaussian_convolution(sigma):
 def test_argmax_blur_decodes_at_the_blurred_cell():
     """A head with argmax_blur reads its votes around the blurred argmax;
     the option needs the votes and a sigma >= 0."""
-    torch.manual_seed(0)
-    head = logit_head(neighbour_votes=True, argmax_blur=1.5)
-    head.init_weights()
-    head.eval()
-    feature = torch.randn(2, 8, 16, 16)
+    head, feature = seeded_logit_head(neighbour_votes=True, argmax_blur=1.5)
     with torch.no_grad():
         _, _, near, _ = head._view_maps((feature, ))
         scores = head.integer.probs(head.forward((feature, ))[0][-1])
